@@ -1,0 +1,701 @@
+"""In-sandbox runner: a long-lived fork server that runs one candidate program per child process.
+
+Standard library only: this file is copied into bare images and run with ``python3 -I -S``.
+
+Protocol (both directions): frames of a 4-byte big-endian length followed by UTF-8 JSON.
+The host sends ``{"op": "run", ...job}``; the server forks a child per job, watches it from
+outside (CPU time read from /proc, wall clock, output bounds), kills every process of the
+sample when it is done, and answers with one result frame. The child receives only the inputs,
+never the expected outputs: verdicts are decided by the host, outside this process tree.
+
+Values cross the boundary in a tagged JSON encoding (:func:`encode` / :func:`decode`) that only
+admits exact builtin and stdlib data types, so no candidate-defined class (for example one whose
+``__eq__`` always returns True) can reach the comparison.
+"""
+
+from __future__ import annotations
+
+import collections
+import decimal
+import fractions
+import json
+import math
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import time
+from typing import Any
+
+PROTOCOL_VERSION = 1
+_HEADER = struct.Struct(">I")
+MAX_FRAME = 512 * 1024 * 1024
+
+# ----------------------------------------------------------------------------- codec
+
+
+_BIG = 1 << 62
+
+
+class EncodeError(Exception):
+    pass
+
+
+def encode(value: Any, _depth: int = 0, _budget: list[int] | None = None) -> Any:
+    """Plain-data JSON encoding with exact type tags; anything else becomes an opaque marker."""
+    if _budget is None:
+        _budget = [5_000_000]
+    _budget[0] -= 1
+    if _budget[0] < 0:
+        raise EncodeError("output too large")
+    if _depth > 200:
+        raise EncodeError("output nested too deeply")
+    t = type(value)
+    if value is None or t is bool or t is str:
+        return value
+    if t is int:
+        if -_BIG < value < _BIG:
+            return value
+        return {"$i": format(value, "x")}  # hex is linear-time; decimal str() of huge ints is not
+    if t is float:
+        if math.isfinite(value):
+            return value
+        return {"$f": repr(value)}
+    d = _depth + 1
+    if t is list:
+        return [encode(v, d, _budget) for v in value]
+    if t is tuple:
+        return {"$t": [encode(v, d, _budget) for v in value]}
+    if t is dict:
+        return {"$d": [[encode(k, d, _budget), encode(v, d, _budget)] for k, v in value.items()]}
+    if t is set:
+        return {"$s": [encode(v, d, _budget) for v in value]}
+    if t is frozenset:
+        return {"$fs": [encode(v, d, _budget) for v in value]}
+    if t is complex:
+        return {"$c": [encode(value.real, d, _budget), encode(value.imag, d, _budget)]}
+    if t is bytes:
+        return {"$b": value.hex()}
+    if t is collections.OrderedDict:
+        return {"$od": [[encode(k, d, _budget), encode(v, d, _budget)] for k, v in value.items()]}
+    if t is collections.Counter:
+        return {"$ctr": [[encode(k, d, _budget), encode(v, d, _budget)] for k, v in value.items()]}
+    if t is collections.defaultdict:
+        return {"$dd": [[encode(k, d, _budget), encode(v, d, _budget)] for k, v in value.items()]}
+    if t is collections.deque:
+        return {"$dq": [encode(v, d, _budget) for v in value]}
+    if t is decimal.Decimal:
+        return {"$dec": str(value)}
+    if t is fractions.Fraction:
+        return {"$fr": [value.numerator, value.denominator]}
+    if t is range:
+        return {"$r": [value.start, value.stop, value.step]}
+    name = getattr(t, "__qualname__", "object")
+    module = getattr(t, "__module__", "")
+    return {"$u": f"{module}.{name}" if isinstance(module, str) and isinstance(name, str) else "object"}
+
+
+class Opaque:
+    """A value the codec does not admit (e.g. a candidate-defined class): equal to nothing."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name} object>"
+
+
+class Digest:
+    """A large output known by its type name and the sha256 of its repr."""
+
+    __slots__ = ("type_name", "sha256")
+
+    def __init__(self, type_name: str, sha256: str) -> None:
+        self.type_name = type_name
+        self.sha256 = sha256
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Digest) and (self.type_name, self.sha256) == (other.type_name, other.sha256)
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name} sha256={self.sha256[:12]}>"
+
+
+def _pairs(items: Any) -> list[tuple[Any, Any]]:
+    return [(decode(k), decode(v)) for k, v in items]
+
+
+def decode(value: Any) -> Any:
+    """Inverse of :func:`encode`; builds real Python values (never unpickles anything)."""
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) != 1:
+        raise ValueError("malformed encoded value")
+    tag, body = next(iter(value.items()))
+    if tag == "$t":
+        return tuple(decode(v) for v in body)
+    if tag == "$d":
+        return dict(_pairs(body))
+    if tag == "$s":
+        return {decode(v) for v in body}
+    if tag == "$fs":
+        return frozenset(decode(v) for v in body)
+    if tag == "$f":
+        return float(body)
+    if tag == "$i":
+        return int(body, 16)
+    if tag == "$c":
+        return complex(decode(body[0]), decode(body[1]))
+    if tag == "$b":
+        return bytes.fromhex(body)
+    if tag == "$od":
+        return collections.OrderedDict(_pairs(body))
+    if tag == "$ctr":
+        return collections.Counter(dict(_pairs(body)))
+    if tag == "$dd":
+        return collections.defaultdict(None, _pairs(body))
+    if tag == "$dq":
+        return collections.deque(decode(v) for v in body)
+    if tag == "$dec":
+        return decimal.Decimal(body)
+    if tag == "$fr":
+        return fractions.Fraction(int(body[0]), int(body[1]))
+    if tag == "$r":
+        return range(int(body[0]), int(body[1]), int(body[2]))
+    if tag == "$u":
+        return Opaque(str(body))
+    if tag == "$h":
+        return Digest(str(body[0]), str(body[1]))
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+# ----------------------------------------------------------------------------- framing
+
+
+def write_frame(fd: int, obj: Any) -> None:
+    data = json.dumps(obj, separators=(",", ":")).encode("utf-8")
+    write_all(fd, _HEADER.pack(len(data)) + data)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def read_exact(fd: int, n: int) -> bytes | None:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> Any:
+    header = read_exact(fd, _HEADER.size)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ValueError("frame too large")
+    body = read_exact(fd, size)
+    if body is None:
+        return None
+    return json.loads(body)
+
+
+class FrameBuffer:
+    """Incremental frame parser for the untrusted child's result channel."""
+
+    def __init__(self, limit: int) -> None:
+        self.buf = bytearray()
+        self.limit = limit
+        self.error: str | None = None
+
+    def feed(self, data: bytes) -> list[Any]:
+        self.buf += data
+        out = []
+        while self.error is None and len(self.buf) >= 4:
+            (size,) = _HEADER.unpack_from(self.buf)
+            if size > self.limit:
+                self.error = "result frame too large"
+                break
+            if len(self.buf) < 4 + size:
+                break
+            body = bytes(self.buf[4 : 4 + size])
+            del self.buf[: 4 + size]
+            try:
+                msg = json.loads(body)
+            except ValueError:
+                self.error = "malformed result frame"
+                break
+            if not isinstance(msg, dict):
+                self.error = "malformed result frame"
+                break
+            out.append(msg)
+        return out
+
+
+# ----------------------------------------------------------------------------- child side
+
+
+def _digest(value: Any) -> dict[str, Any]:
+    """Outputs too large to ship (Mbpp/255: 1.6M tuples) are compared by a digest of their repr.
+
+    Stricter than ``==`` (1 and 1.0 differ) but exact for the plain data such outputs are; a
+    candidate can only match the reference digest by producing the reference's value.
+    """
+    import hashlib
+
+    try:
+        text = repr(value)
+    except BaseException as exc:
+        return {"$u": f"unencodable: {type(exc).__name__}"}
+    if type(text) is not str:
+        return {"$u": "unencodable: repr"}
+    return {"$h": [type(value).__name__, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()]}
+
+
+def _exc_info(exc: BaseException, phase: str, index: Any = None) -> dict[str, Any]:
+    try:
+        message = str(exc)[:2000]
+    except BaseException:
+        message = "<unprintable>"
+    chain = []
+    try:
+        chain = [c.__name__ for c in type(exc).__mro__]
+    except BaseException:
+        pass
+    files = []
+    tb = exc.__traceback__
+    try:
+        while tb is not None:
+            files.append(tb.tb_frame.f_code.co_filename)
+            tb = tb.tb_next
+    except BaseException:
+        pass
+    deepest = files[-1] if files else ""
+    return {
+        "t": "X",
+        "phase": phase,
+        "i": index,
+        "type": type(exc).__name__,
+        "chain": chain,
+        "msg": message,
+        "in_solution": "<solution>" in files,
+        "deepest": deepest if deepest.startswith("<") else "lib",
+        "lineno": getattr(exc, "lineno", None),
+    }
+
+
+def _child_main(job: dict[str, Any], res_fd: int) -> None:
+    """Runs the candidate. Everything it needs is bound locally before candidate code runs."""
+    _write_frame = write_frame
+    _encode = encode
+    _perf = time.process_time
+    _exc = _exc_info
+    fast = bool(job.get("fast", True))
+    not_none = bool(job.get("not_none", False))
+
+    def send(obj: Any) -> None:
+        _write_frame(res_fd, obj)
+
+    try:
+        code = compile(job["code"], "<solution>", "exec")
+    except BaseException as exc:  # SyntaxError, IndentationError, ValueError (null bytes)...
+        send(_exc(exc, "compile"))
+        return
+    g: dict[str, Any] = {}
+    send({"t": "B"})
+    try:
+        exec(code, g)
+    except BaseException as exc:
+        send(_exc(exc, "exec"))
+        return
+    if job.get("setup"):
+        try:
+            exec(compile(job["setup"], "<setup>", "exec"), g)
+        except BaseException as exc:
+            send(_exc(exc, "setup"))
+            return
+    entry = job.get("entry_point") or ""
+    fn = g.get(entry) if entry else None
+    if entry and fn is None:
+        send({"t": "X", "phase": "entry", "i": None, "type": "NameError",
+              "chain": ["NameError", "Exception", "BaseException", "object"],
+              "msg": f"entry point {entry!r} is not defined", "in_solution": False,
+              "deepest": "<harness>", "lineno": None})
+        return
+    inputs = job.get("inputs") or []
+    send({"t": "L"})  # loaded: the tests start now
+    failed = False
+    for i, raw in enumerate(inputs):
+        args = decode(raw)
+        t0 = _perf()
+        try:
+            out = fn(*args)
+        except BaseException as exc:
+            send(_exc(exc, "call", i))
+            failed = True
+            if fast:
+                break
+            continue
+        dt = _perf() - t0
+        try:
+            enc = {"$nn": out is not None} if not_none and type(out) is not bool else _encode(out)
+        except EncodeError:
+            enc = _digest(out)
+        except BaseException as exc:  # a bomb in __class__, __repr__, ...
+            enc = {"$u": f"unencodable: {type(exc).__name__}"}
+        send({"t": "R", "i": i, "out": enc, "cpu": dt})
+    if job.get("asserts") and not (failed and fast):
+        send({"t": "A"})
+        try:
+            exec(compile(job["asserts"], "<tests>", "exec"), g)
+        except BaseException as exc:
+            send(_exc(exc, "assert"))
+            return
+        send({"t": "AOK"})
+    send({"t": "E"})
+
+
+def _set_limits(job: dict[str, Any]) -> None:
+    def lim(which: int, value: int) -> None:
+        try:
+            soft, hard = resource.getrlimit(which)
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            pass
+
+    mem = int(job.get("memory_bytes") or 0)
+    if mem > 0:
+        lim(resource.RLIMIT_AS, mem)
+        lim(resource.RLIMIT_DATA, mem)
+    cpu = int(math.ceil(float(job.get("cpu_total", 60)))) + 1
+    lim(resource.RLIMIT_CPU, cpu)
+    lim(resource.RLIMIT_FSIZE, int(job.get("file_bytes", 64 * 1024 * 1024)))
+    lim(resource.RLIMIT_NOFILE, int(job.get("open_files", 64)))
+    lim(resource.RLIMIT_CORE, 0)
+    nproc = int(job.get("nproc", 0))
+    if nproc > 0 and os.getuid() != 0:
+        lim(resource.RLIMIT_NPROC, nproc)
+
+
+# ----------------------------------------------------------------------------- server side
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+        fields = data[data.rindex(b")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _proc_busy(pid: int) -> float | None:
+    """Seconds the main thread ran or waited for a CPU (schedstat); None where unsupported.
+
+    Wall time minus this is time spent blocked (sleeping, waiting on I/O): the wall-clock
+    backstop counts only that, so a loaded machine does not turn slow samples into time-outs.
+    """
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as fh:
+            run, wait = fh.read().split()[:2]
+        return (int(run) + int(wait)) / 1e9
+    except (OSError, ValueError):
+        return None
+
+
+_CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+
+_SIGNAL_NAMES = {
+    signal.SIGSEGV: "SegmentationFault",
+    signal.SIGKILL: "Killed",
+    signal.SIGABRT: "Aborted",
+    signal.SIGBUS: "BusError",
+    signal.SIGFPE: "FloatingPointError",
+    signal.SIGXCPU: "TimeoutError",
+    signal.SIGXFSZ: "FileSizeLimitExceeded",
+}
+
+
+class Server:
+    """The fork server: one job at a time, each in a fresh child."""
+
+    def __init__(self, in_fd: int, out_fd: int, reap_all: bool, tmp_root: str) -> None:
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+        self.reap_all = reap_all
+        self.tmp_root = tmp_root
+        self.counter = 0
+
+    def serve(self) -> None:
+        write_frame(self.out_fd, {"t": "hello", "protocol": PROTOCOL_VERSION, "pid": os.getpid(),
+                                  "uid": os.getuid(), "python": sys.version.split()[0]})
+        while True:
+            msg = read_frame(self.in_fd)
+            if msg is None or msg.get("op") == "exit":
+                return
+            if msg.get("op") == "ping":
+                write_frame(self.out_fd, {"t": "pong"})
+                continue
+            if msg.get("op") == "run":
+                result = self.run_job(msg)
+                write_frame(self.out_fd, result)
+
+    # The child: never returns.
+    def _exec_child(self, job: dict[str, Any], res_w: int, out_w: int, workdir: str) -> None:
+        try:
+            os.setsid()
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.dup2(out_w, 1)
+            os.dup2(out_w, 2)
+            os.dup2(res_w, 3)
+            os.closerange(4, 65536)
+            os.chdir(workdir)
+            os.umask(0o077)
+            for key in list(os.environ):
+                del os.environ[key]
+            os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin",
+                               "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"})
+            _set_limits(job)
+            sys.stdin = open(0, closefd=False)  # noqa: SIM115
+            sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+            sys.setrecursionlimit(int(job.get("recursion_limit", 1000)))
+            if hasattr(sys, "set_int_max_str_digits"):
+                sys.set_int_max_str_digits(0)
+            _child_main(job, 3)
+        except BaseException:
+            pass
+        finally:
+            os._exit(0)
+
+    def _kill_sample(self, pid: int) -> None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if self.reap_all:
+            # Every other process of this sandbox is the sample's (a dedicated uid or PID
+            # namespace): kill them all, whatever session or group they moved to.
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        self.counter += 1
+        workdir = tempfile.mkdtemp(prefix=f"s{self.counter}-", dir=self.tmp_root)
+        os.chmod(workdir, 0o700)
+        res_r, res_w = os.pipe()
+        out_r, out_w = os.pipe()
+        wall0 = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os.close(res_r)
+            os.close(out_r)
+            self._exec_child(job, res_w, out_w, workdir)
+        os.close(res_w)
+        os.close(out_w)
+        try:
+            result = self._watch(job, pid, res_r, out_r, wall0)
+        finally:
+            self._kill_sample(pid)
+            try:
+                _, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                status = None
+            self._reap()
+            os.close(res_r)
+            os.close(out_r)
+            shutil.rmtree(workdir, ignore_errors=True)
+        if status is not None and not result.get("finished"):
+            if os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                result["exit"] = {"signal": sig, "name": _SIGNAL_NAMES.get(sig, f"Signal{sig}")}
+            elif os.WIFEXITED(status):
+                result["exit"] = {"code": os.WEXITSTATUS(status)}
+        result["id"] = job.get("id")
+        result["wall"] = time.monotonic() - wall0
+        return result
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+    def _watch(self, job: dict[str, Any], pid: int, res_r: int, out_r: int, wall0: float) -> dict[str, Any]:
+        limits = [float(x) for x in job.get("limits") or []]
+        n_inputs = len(job.get("inputs") or [])
+        default_limit = float(job.get("default_limit", 1.0))
+        exec_limit = float(job.get("exec_limit", 10.0))
+        wall_factor = float(job.get("wall_factor", 3.0))
+        wall_total = float(job.get("wall_total", 120.0))
+        out_limit = int(job.get("output_bytes", 8192))
+        frames = FrameBuffer(limit=int(job.get("frame_bytes", 64 * 1024 * 1024)))
+
+        events: list[dict[str, Any]] = []
+        output = bytearray()
+        phase = "start"  # start -> exec -> tests -> asserts -> done
+        current = -1  # index of the last finished test
+        phase_cpu = _proc_cpu(pid)
+        phase_wall = time.monotonic()
+        timeout: dict[str, Any] | None = None
+        finished = False
+        open_fds = {res_r, out_r}
+
+        def budget() -> float:
+            if phase in ("start", "exec"):
+                return exec_limit
+            if phase == "tests":
+                nxt = current + 1
+                return limits[nxt] if nxt < len(limits) else default_limit
+            return float(job.get("assert_limit", 10.0))
+
+        phase_busy = _proc_busy(pid)
+        while open_fds:
+            limit = budget()
+            now = time.monotonic()
+            cpu = _proc_cpu(pid)
+            busy = _proc_busy(pid)
+            blocked = now - phase_wall
+            if busy is not None and phase_busy is not None:
+                blocked -= busy - phase_busy
+            if cpu - phase_cpu > limit or blocked > wall_factor * limit + 1.0 or now - wall0 > wall_total:
+                where: Any = current + 1 if phase == "tests" else phase
+                timeout = {"phase": phase, "i": where if phase == "tests" else None,
+                           "cpu": cpu - phase_cpu, "wall": now - phase_wall, "blocked": blocked}
+                break
+            wait = min(0.05, max(0.001, limit - (cpu - phase_cpu)))
+            try:
+                ready, _, _ = select.select(list(open_fds), [], [], wait)
+            except InterruptedError:
+                continue
+            for fd in ready:
+                try:
+                    data = os.read(fd, 1 << 20)
+                except OSError:
+                    data = b""
+                if not data:
+                    open_fds.discard(fd)
+                    continue
+                if fd == out_r:
+                    if len(output) < out_limit:
+                        output += data[: out_limit - len(output)]
+                    continue
+                for msg in frames.feed(data):
+                    kind = msg.get("t")
+                    if kind == "B":
+                        phase = "exec"
+                    elif kind == "L":
+                        phase = "tests"
+                        phase_cpu, phase_wall, phase_busy = _proc_cpu(pid), time.monotonic(), _proc_busy(pid)
+                    elif kind == "R" or (kind == "X" and msg.get("phase") == "call"):
+                        events.append(msg)
+                        i = msg.get("i")
+                        if isinstance(i, int) and 0 <= i < max(n_inputs, 1):
+                            current = i
+                        phase_cpu, phase_wall, phase_busy = _proc_cpu(pid), time.monotonic(), _proc_busy(pid)
+                    elif kind == "A":
+                        phase = "asserts"
+                        phase_cpu, phase_wall, phase_busy = _proc_cpu(pid), time.monotonic(), _proc_busy(pid)
+                    elif kind in ("X", "AOK"):
+                        events.append(msg)
+                    elif kind == "E":
+                        finished = True
+                if frames.error:
+                    open_fds.discard(res_r)
+                    break
+            if frames.error:
+                break
+            if finished and res_r not in open_fds:
+                break
+        return {
+            "t": "result",
+            "events": events,
+            "finished": finished,
+            "timeout": timeout,
+            "protocol_error": frames.error,
+            "output": output.decode("utf-8", "replace"),
+        }
+
+
+def _drop_privileges(uid: int) -> None:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def _no_dump() -> None:
+    """Forbid ptrace and /proc/<pid>/mem access to this server from same-uid candidates."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except Exception:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="distill-harness sandbox fork server")
+    parser.add_argument("--uid", type=int, default=None, help="drop to this uid/gid first (when root)")
+    parser.add_argument("--reap-all", action="store_true", help="kill every other process of this uid after each job")
+    parser.add_argument("--tmp", default="/tmp")
+    args = parser.parse_args(argv)
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)
+    reap_all = args.reap_all
+    if args.uid is not None and os.getuid() == 0:
+        _drop_privileges(args.uid)
+        reap_all = True
+    if reap_all and os.getuid() == 0 and os.getpid() > 10:
+        reap_all = False  # never kill(-1) as root outside a PID namespace
+    _no_dump()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    in_fd = os.dup(0)
+    out_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    Server(in_fd, out_fd, reap_all, args.tmp).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
