@@ -1,0 +1,119 @@
+"""``harness generate``: samples for a benchmark from a hub model or a local checkpoint.
+
+Data-parallel runs: ``accelerate launch --multi_gpu --num_processes N -m harness generate ...``
+or ``torchrun --nproc_per_node N -m harness generate ...`` (add ``--device cpu`` on a machine
+without GPUs). Note that ``accelerate launch --cpu`` starts one process unless given an MPI
+hostfile; that single process then does all the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from harness.generation.config import DTYPES, GenerationConfig
+from harness.generation.templates import TEMPLATES
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``generate`` sub-command."""
+    p = subparsers.add_parser(
+        "generate",
+        help="generate samples (JSONL) for a dataset with a transformers model",
+        description="Generate evalplus-compatible samples with a transformers model. Rerunning the "
+        "same command resumes: only missing (task_id, sample_index) lines are generated.",
+    )
+    add = p.add_argument
+    add(
+        "--model",
+        required=True,
+        metavar="PATH_OR_HUB_ID",
+        help="hub id or local model directory (e.g. a training checkpoint)",
+    )
+    add("--dataset", required=True, metavar="D", help="humaneval, humaneval+, mbpp or mbpp+")
+    add("--out", required=True, metavar="FILE", help="samples file to write (JSON Lines)")
+    add("--n-samples", type=int, default=1, metavar="N", help="samples per task (default 1)")
+    add(
+        "--temperature",
+        type=float,
+        default=0.0,
+        metavar="T",
+        help="0 = greedy (default); > 0 samples",
+    )
+    add(
+        "--top-p",
+        type=float,
+        default=0.95,
+        metavar="P",
+        help="nucleus sampling (default 0.95; ignored when greedy)",
+    )
+    add(
+        "--max-new-tokens",
+        type=int,
+        default=512,
+        metavar="M",
+        help="new tokens per sample (default 512)",
+    )
+    add(
+        "--batch-size",
+        type=int,
+        default=16,
+        metavar="B",
+        help="prompts per forward batch (default 16)",
+    )
+    add(
+        "--template",
+        default="plain",
+        metavar="NAME",
+        help=f"prompt template: {', '.join(TEMPLATES)} (default plain)",
+    )
+    add("--limit", type=int, default=None, metavar="K", help="only the first K tasks")
+    add(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="directory with the dataset files (else $HARNESS_DATA_DIR or upstream)",
+    )
+    add(
+        "--dtype",
+        default="auto",
+        choices=DTYPES,
+        help="weights dtype (auto: bfloat16 on GPU, float32 on CPU)",
+    )
+    add("--device", default="auto", metavar="auto|cpu|cuda", help="device (default auto)")
+    add("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
+    add("--revision", default=None, metavar="REV", help="hub revision (branch, tag or commit)")
+    add("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate everything cheap first (exit 2), then load the dataset and the model."""
+    config = GenerationConfig(
+        model=args.model,
+        revision=args.revision,
+        template=args.template,
+        n_samples=args.n_samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        device=args.device,
+        seed=args.seed,
+    ).validate()
+    from harness.datasets import load_dataset
+    from harness.generation.backend import check_model_source, generate_samples
+
+    if args.limit is not None and args.limit < 0:
+        from harness.errors import UsageError
+
+        raise UsageError(f"--limit must be >= 0 (got {args.limit})")
+    dataset = load_dataset(args.dataset, args.data_dir)
+    check_model_source(args.model)
+    out = generate_samples(dataset, config, args.out, limit=args.limit, quiet=args.quiet)
+    if not args.quiet and os.environ.get("RANK", "0") == "0":
+        print(out)
+    return 0
