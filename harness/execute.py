@@ -202,23 +202,12 @@ def judge(task: Task, oracle: TaskOracle | None, result: dict[str, Any], has_plu
 # ----------------------------------------------------------------------------- taxonomy seam
 
 
-def _classifier() -> tuple[Callable[[dict[str, Any], str], str | None], Callable[[str, str], bool]] | None:
-    try:
-        from harness.taxonomy import classify, is_complete
-    except ImportError:
-        return None
-    return classify, is_complete
-
-
 def label(row: dict[str, Any], sample: Sample, task: Task) -> None:
-    fns = _classifier()
-    if fns is None:
-        row.setdefault("category", None)
-        row.setdefault("complete", None)
-        return
-    classify, is_complete = fns
+    """Fill the taxonomy fields: ``complete`` always, ``category`` for failures."""
+    from harness.taxonomy import classify, is_complete
+
     row["complete"] = is_complete(sample.program, task.entry_point)
-    row["category"] = classify(row, sample.program)
+    row["category"] = classify(row, sample.program, task.entry_point)
 
 
 # ----------------------------------------------------------------------------- summary
@@ -248,6 +237,9 @@ def summarize(dataset: Dataset, rows: list[dict[str, Any]]) -> dict[str, Any]:
         if r.get("error_type"):
             errors[r["error_type"]] = errors.get(r["error_type"], 0) + 1
     summary["error_types"] = dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])))
+    from harness.taxonomy import table13
+
+    summary["taxonomy"] = table13(rows)
     return summary
 
 

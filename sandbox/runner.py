@@ -324,7 +324,7 @@ def _child_main(job: dict[str, Any], res_fd: int) -> None:
         _write_frame(res_fd, obj)
 
     try:
-        code = compile(job["code"], "<solution>", "exec")
+        code = compile(job["code"], "<solution>", "exec", dont_inherit=True)
     except BaseException as exc:  # SyntaxError, IndentationError, ValueError (null bytes)...
         send(_exc(exc, "compile"))
         return
@@ -337,7 +337,7 @@ def _child_main(job: dict[str, Any], res_fd: int) -> None:
         return
     if job.get("setup"):
         try:
-            exec(compile(job["setup"], "<setup>", "exec"), g)
+            exec(compile(job["setup"], "<setup>", "exec", dont_inherit=True), g)
         except BaseException as exc:
             send(_exc(exc, "setup"))
             return
@@ -374,7 +374,7 @@ def _child_main(job: dict[str, Any], res_fd: int) -> None:
     if job.get("asserts") and not (failed and fast):
         send({"t": "A"})
         try:
-            exec(compile(job["asserts"], "<tests>", "exec"), g)
+            exec(compile(job["asserts"], "<tests>", "exec", dont_inherit=True), g)
         except BaseException as exc:
             send(_exc(exc, "assert"))
             return
