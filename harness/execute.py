@@ -327,8 +327,9 @@ def execute_samples(config: ExecuteConfig, backend: Backend | None = None) -> Ex
         try:
             show = _progress_enabled(config.progress)
             # Reference outputs and times (also for assert-style datasets: their time limits).
-            with progress_bar(show, len(dataset), f"{dataset.name}: reference run") as tick:
-                oracles = compute_expected(dataset, backend, tick)
+            needed = sorted({s.task_id for s in todo}, key=list(dataset.tasks).index)
+            with progress_bar(show, len(needed), f"{dataset.name}: reference run") as tick:
+                oracles = compute_expected(dataset, backend, tick, task_ids=needed)
             jobs = [build_job(dataset, dataset.tasks[s.task_id], oracles[s.task_id], s, backend.limits) for s in todo]
             by_pos = {s.position: s for s in todo}
             with partial_path.open("a", encoding="utf-8") as fh, progress_bar(show, len(jobs), f"{dataset.name}: executing") as tick:

@@ -85,32 +85,40 @@ def canonical_job(dataset: Dataset, task: Task, limits: dict[str, Any]) -> dict[
     }
 
 
-def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None) -> dict[str, TaskOracle]:
-    """Run every canonical solution once; cached on disk."""
+def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
+                     task_ids: list[str] | None = None) -> dict[str, TaskOracle]:
+    """Run the canonical solutions of ``task_ids`` (default: all) once; cached on disk per task."""
     key = f"{dataset.name.replace('+', 'plus')}-{dataset.content_hash[:16]}-{runner_fingerprint()}-py{sys.version_info.major}{sys.version_info.minor}"
     path = cache_root() / "expected" / f"{key}.json"
+    wanted = list(task_ids) if task_ids is not None else list(dataset.tasks)
+    cached: dict[str, TaskOracle] = {}
     if path.exists():
         try:
-            raw = json.loads(path.read_text())
-            cached = {tid: TaskOracle(**v) for tid, v in raw.items()}
-            if all(t in cached for t in dataset.tasks):
-                return cached
+            cached = {tid: TaskOracle(**v) for tid, v in json.loads(path.read_text()).items()}
         except (ValueError, TypeError):
-            pass
-    limit_fields = {k: v for k, v in backend.limits.to_dict().items()
-                    if k in ("memory_bytes", "file_bytes", "open_files", "nproc", "output_bytes")}
-    jobs = [canonical_job(dataset, t, limit_fields) for t in dataset.tasks.values()]
-    oracles: dict[str, TaskOracle] = {}
-    for job, result in backend.run(jobs):
-        task = dataset.tasks[job["id"]]
-        oracles[task.task_id] = _oracle_from(task, result)
-        if progress is not None:
-            progress()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({k: vars(v) for k, v in oracles.items()}))
-    os.replace(tmp, path)
-    return oracles
+            cached = {}
+    missing = [t for t in wanted if t not in cached]
+    if missing:
+        limit_fields = {k: v for k, v in backend.limits.to_dict().items()
+                        if k in ("memory_bytes", "file_bytes", "open_files", "nproc", "output_bytes")}
+        jobs = [canonical_job(dataset, dataset.tasks[t], limit_fields) for t in missing]
+        for job, result in backend.run(jobs):
+            task = dataset.tasks[job["id"]]
+            cached[task.task_id] = _oracle_from(task, result)
+            if progress is not None:
+                progress()
+        # Merge with what another process may have written meanwhile, then replace atomically.
+        if path.exists():
+            try:
+                for tid, v in json.loads(path.read_text()).items():
+                    cached.setdefault(tid, TaskOracle(**v))
+            except (ValueError, TypeError):
+                pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({k: vars(v) for k, v in cached.items()}))
+        os.replace(tmp, path)
+    return {t: cached[t] for t in wanted}
 
 
 def _oracle_from(task: Task, result: dict[str, Any]) -> TaskOracle:

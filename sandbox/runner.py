@@ -586,11 +586,12 @@ class Server:
             return float(job.get("assert_limit", 10.0))
 
         phase_busy = _proc_busy(pid)
+        fresh = True  # baselines were just taken: no need to read /proc again before waiting
         while open_fds:
             limit = budget()
             now = time.monotonic()
-            cpu = _proc_cpu(pid)
-            busy = _proc_busy(pid)
+            cpu = phase_cpu if fresh else _proc_cpu(pid)
+            busy = phase_busy if fresh else _proc_busy(pid)
             blocked = now - phase_wall
             if busy is not None and phase_busy is not None:
                 blocked -= busy - phase_busy
@@ -604,6 +605,8 @@ class Server:
                 ready, _, _ = select.select(list(open_fds), [], [], wait)
             except InterruptedError:
                 continue
+            fresh = False
+            progressed = False
             for fd in ready:
                 try:
                     data = os.read(fd, 1 << 20)
@@ -622,16 +625,16 @@ class Server:
                         phase = "exec"
                     elif kind == "L":
                         phase = "tests"
-                        phase_cpu, phase_wall, phase_busy = _proc_cpu(pid), time.monotonic(), _proc_busy(pid)
+                        progressed = True
                     elif kind == "R" or (kind == "X" and msg.get("phase") == "call"):
                         events.append(msg)
                         i = msg.get("i")
                         if isinstance(i, int) and 0 <= i < max(n_inputs, 1):
                             current = i
-                        phase_cpu, phase_wall, phase_busy = _proc_cpu(pid), time.monotonic(), _proc_busy(pid)
+                        progressed = True
                     elif kind == "A":
                         phase = "asserts"
-                        phase_cpu, phase_wall, phase_busy = _proc_cpu(pid), time.monotonic(), _proc_busy(pid)
+                        progressed = True
                     elif kind in ("X", "AOK"):
                         events.append(msg)
                     elif kind == "E":
@@ -639,6 +642,9 @@ class Server:
                 if frames.error:
                     open_fds.discard(res_r)
                     break
+            if progressed:  # a new test (or phase) started: its budget counts from now
+                phase_cpu, phase_wall, phase_busy = _proc_cpu(pid), time.monotonic(), _proc_busy(pid)
+                fresh = True
             if frames.error:
                 break
             if finished and res_r not in open_fds:

@@ -29,7 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--data", required=True,
                    help="CodeAlpaca JSON list or JSONL (instruction/input/output)")
     p.add_argument("--out", required=True, help="output directory (checkpoint + train_log.jsonl)")
-    p.add_argument("--template", default="alpaca", choices=["alpaca", "starcoder", "instruct-eval"])
+    p.add_argument("--template", default="alpaca", choices=["alpaca", "starcoder", "instruct-eval", "plain"])
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
     p.add_argument("--batch-size", type=int, default=8, help="per-device batch size")

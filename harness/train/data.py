@@ -60,7 +60,13 @@ def _instruct_eval(rec: Record) -> str:
     )
 
 
+def _plain(rec: Record) -> str:
+    """No template: the instruction is the prompt a base model continues (HumanEval-style)."""
+    return _task_text(rec)
+
+
 TEMPLATES: dict[str, Callable[[Record], str]] = {
+    "plain": _plain,
     "alpaca": _alpaca,
     "starcoder": _starcoder,
     "instruct-eval": _instruct_eval,
