@@ -47,7 +47,7 @@ def _evalplus(data_dir: Path, name: str, task_ids: list[str], samples: Path, tmp
 @pytest.mark.parametrize("name", ["humaneval+", "mbpp+"])
 def test_verdicts_match_evalplus_on_mutants(data_dir, tmp_path, name):
     ds = load_dataset(name, data_dir)
-    task_ids = list(ds.tasks)[::6]  # a spread of tasks
+    task_ids = list(ds.tasks)[:: 6 if name == "humaneval+" else 10]  # a spread of tasks
     samples, kinds = [], []
     for tid in task_ids:
         task = ds.tasks[tid]
