@@ -1,0 +1,92 @@
+"""``harness eval``: a student against its teacher (see harness.evaluate); a thin CLI layer."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "eval",
+        help="evaluate a student against its teacher: pass@k, precision loss, significance",
+        description="Generate (or read) samples for a student and its teacher, run them in the "
+        "sandbox and compare: pass@1 with bootstrap intervals, precision loss, exact McNemar test, "
+        "regressed tasks and the error taxonomy. Results are cached by content hash, so a teacher "
+        "is generated and executed once.",
+    )
+    add = p.add_argument
+    add("--student", metavar="PATH_OR_ID", help="student checkpoint directory or hub id")
+    add("--teacher", metavar="PATH_OR_ID", help="teacher checkpoint directory or hub id")
+    add("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    add("--dataset", action="append", dest="datasets", metavar="D",
+        help="humaneval, humaneval+, mbpp or mbpp+; repeatable (default: humaneval+ and mbpp+)")
+    add("--student-samples", type=Path, metavar="FILE",
+        help="pre-generated evalplus-style samples for the student (instead of generating)")
+    add("--teacher-samples", type=Path, metavar="FILE",
+        help="pre-generated evalplus-style samples for the teacher (instead of generating)")
+    add("--student-revision", metavar="REV", help="hub revision of the student")
+    add("--teacher-revision", metavar="REV", help="hub revision of the teacher")
+    add("--backend", default="local", choices=["local", "docker"], help="sandbox (default local)")
+    add("--jobs", type=int, default=None, metavar="N", help="parallel sandbox runners (default: CPU cores)")
+    add("--limit", type=int, default=None, metavar="K", help="only the first K tasks of each dataset")
+    add("--n-samples", type=int, default=1, metavar="N", help="samples per task (default 1)")
+    add("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy (default)")
+    add("--top-p", type=float, default=0.95, metavar="P", help="nucleus sampling (default 0.95)")
+    add("--max-new-tokens", type=int, default=512, metavar="M", help="new tokens per sample (default 512)")
+    add("--batch-size", type=int, default=16, metavar="B", help="prompts per batch (default 16)")
+    add("--template", default="plain", metavar="NAME", help="prompt template (default plain)")
+    add("--dtype", default="auto", help="weights dtype (auto, float32, bfloat16, float16)")
+    add("--device", default="auto", help="auto, cpu or cuda")
+    add("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
+    add("--data-dir", default=None, metavar="DIR", help="dataset files (else $HARNESS_DATA_DIR or upstream)")
+    add("--min-time-limit", type=float, default=None, help="per-test CPU limit floor in seconds (default 1.0)")
+    add("--time-limit-factor", type=float, default=None, help="x reference time (default 4.0)")
+    add("--memory-limit-mb", type=int, default=None, help="address-space limit per sample (default 4096)")
+    add("--cache-dir", type=Path, default=None, metavar="DIR",
+        help="model results cache (default: $HARNESS_CACHE_DIR/models or ~/.cache/distill-harness/models)")
+    add("--metamorphic", action="store_true", help="also check metamorphic fidelity (harness.metamorphic)")
+    add("--gate", type=Path, default=None, metavar="FILE", help="release gate (TOML); exit 1 when it fails")
+    add("--no-progress", action="store_true", help="no progress bars")
+    add("--quiet", action="store_true", help="no log lines on stderr")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.commands.execute import limits_from_args
+    from harness.evaluate import DEFAULT_DATASETS, EvalConfig, evaluate, render_console
+
+    config = EvalConfig(
+        out=args.out,
+        student=args.student,
+        teacher=args.teacher,
+        datasets=tuple(args.datasets or DEFAULT_DATASETS),
+        student_samples=args.student_samples,
+        teacher_samples=args.teacher_samples,
+        student_revision=args.student_revision,
+        teacher_revision=args.teacher_revision,
+        n_samples=args.n_samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        template=args.template,
+        dtype=args.dtype,
+        device=args.device,
+        seed=args.seed,
+        limit=args.limit,
+        backend=args.backend,
+        jobs=args.jobs,
+        data_dir=args.data_dir,
+        limits=limits_from_args(args),
+        metamorphic=args.metamorphic,
+        gate=args.gate,
+        cache_dir=args.cache_dir,
+        progress=False if args.no_progress else None,
+        quiet=args.quiet,
+    )
+    result = evaluate(config)
+    print(render_console(result.summary, result.out))
+    return 1 if result.gate_passed is False else 0

@@ -1,0 +1,838 @@
+"""``harness eval``: a student against its teacher on one or more benchmarks.
+
+Pipeline, per dataset and per model: samples (generated with :mod:`harness.generation`, or a
+pre-generated evalplus-style file filtered to the dataset's tasks), sandboxed execution
+(:mod:`harness.execute`), then paired statistics (:mod:`harness.stats`) and the taxonomy
+profile (:mod:`harness.taxonomy`).
+
+Caching. Generating and executing a model is the heavy part, and the teacher is the same across
+many student evaluations. Each (model, dataset) run is therefore stored under
+``cache_root()/models/<key hash>/<dataset>/`` (``samples.jsonl``, ``results.jsonl``,
+``summary.json``, ``meta.json``), where the key hashes everything that decides the results:
+the model fingerprint (content of a local checkpoint, or hub id and revision) or the samples
+file's sha256, the dataset's name, version and content hash, the tasks selected, the
+generation settings and the sandbox limits. The version of the code that produces verdicts is
+kept in ``meta.json``: when it changes, the samples are kept and only re-executed. Student and
+teacher share the mechanism (the key does not depend on the role), so reruns are cheap.
+A run is complete once ``meta.json`` is written last; an interrupted run resumes (generation
+and execution both resume on their own files) under a per-entry file lock.
+
+Output directory (the contract the report, the gate and the metamorphic section build on)::
+
+    DIR/summary.json  DIR/summary.md
+    DIR/{student,teacher}/<dataset>/{samples.jsonl,results.jsonl,summary.json}
+
+Seams for other parts of the harness, called after ``summary.json`` is written, in order:
+
+* ``--metamorphic``: ``harness.metamorphic.eval_hook(config, result)``
+* ``--gate FILE``:   ``harness.gate.eval_hook(config, result)``
+
+A hook may add keys to ``result.summary`` (e.g. ``"metamorphic"``, or ``"gate": {"passed",
+"checks"}``) and write files into ``result.out``; ``summary.json`` and ``summary.md`` are
+rewritten after the hooks. A failed gate is recorded as ``summary["gate"]["passed"] is False``
+(``harness eval`` then exits 1), or raised as :class:`~harness.errors.GateFailed` (re-raised
+after the report is written). Finally ``harness.report.write_report(DIR)`` renders the report
+when that module exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.datasets import Dataset, load_dataset
+from harness.errors import GateFailed, InfraError, UsageError
+from harness.metrics import mean_pass_at_k, supported_ks
+from harness.stats import (
+    mcnemar_exact,
+    mean_precision_loss,
+    paired_bootstrap,
+    per_task_rates,
+    precision_loss,
+    task_transitions,
+)
+from sandbox import Limits
+
+DEFAULT_DATASETS: tuple[str, ...] = ("humaneval+", "mbpp+")
+ROLES: tuple[str, str] = ("student", "teacher")
+#: Bumped when the layout of a cache entry changes.
+CACHE_FORMAT = 1
+#: Files copied from a cache entry into ``DIR/<role>/<dataset>/``.
+RUN_FILES: tuple[str, ...] = ("samples.jsonl", "results.jsonl", "summary.json")
+#: Modules whose source decides verdicts and labels: their hash invalidates cached results.
+VERDICT_MODULES: tuple[str, ...] = (
+    "harness.execute",
+    "harness.oracle",
+    "harness.expected",
+    "harness.samples",
+    "harness.datasets",
+    "harness.taxonomy",
+    "sandbox.runner",
+)
+
+Hook = Callable[["EvalConfig", "EvalResult"], None]
+
+
+# ----------------------------------------------------------------------------- config / result
+
+
+@dataclass
+class EvalConfig:
+    """Everything ``harness eval`` needs; each model is a checkpoint/hub id, a samples file, or
+    both (then the id only names the model and the file is evaluated)."""
+
+    out: Path
+    student: str | None = None
+    teacher: str | None = None
+    datasets: Sequence[str] = DEFAULT_DATASETS
+    student_samples: Path | None = None
+    teacher_samples: Path | None = None
+    student_revision: str | None = None
+    teacher_revision: str | None = None
+    # generation
+    n_samples: int = 1
+    temperature: float = 0.0
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    batch_size: int = 16
+    template: str = "plain"
+    dtype: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    limit: int | None = None
+    # execution
+    backend: str = "local"
+    jobs: int | None = None
+    data_dir: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    # statistics
+    n_resamples: int = 2000
+    confidence: float = 0.95
+    bootstrap_seed: int = 0
+    # seams and plumbing
+    metamorphic: bool = False
+    gate: Path | None = None
+    cache_dir: Path | None = None  # default: harness.expected.cache_root() / "models"
+    progress: bool | None = None
+    quiet: bool = False
+
+    def model(self, role: str) -> str | None:
+        return self.student if role == "student" else self.teacher
+
+    def samples(self, role: str) -> Path | None:
+        return self.student_samples if role == "student" else self.teacher_samples
+
+    def revision(self, role: str) -> str | None:
+        return self.student_revision if role == "student" else self.teacher_revision
+
+    def generation_config(self, role: str) -> Any:
+        from harness.generation import GenerationConfig
+
+        return GenerationConfig(
+            model=str(self.model(role)),
+            revision=self.revision(role),
+            template=self.template,
+            n_samples=self.n_samples,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            batch_size=self.batch_size,
+            dtype=self.dtype,
+            device=self.device,
+            seed=self.seed,
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """The ``settings`` block of summary.json."""
+        return {
+            "n_samples": self.n_samples,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_new_tokens": self.max_new_tokens,
+            "batch_size": self.batch_size,
+            "template": self.template,
+            "dtype": self.dtype,
+            "device": self.device,
+            "seed": self.seed,
+            "limit": self.limit,
+            "backend": self.backend,
+            "jobs": self.jobs,
+            "limits": self.limits.to_dict(),
+            "bootstrap": {
+                "n_resamples": self.n_resamples,
+                "confidence": self.confidence,
+                "seed": self.bootstrap_seed,
+            },
+        }
+
+
+@dataclass
+class ModelRun:
+    """One model on one dataset: where its cache entry is and what this eval had to do."""
+
+    role: str
+    dataset: str
+    cache_key: str
+    cache_path: Path
+    cache_hit: bool
+    generated: bool
+    executed: bool
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+@dataclass
+class EvalResult:
+    out: Path
+    summary: dict[str, Any]
+    runs: dict[str, dict[str, ModelRun]]  # role -> dataset -> run
+    #: dataset -> the task ids evaluated (both models, in dataset order)
+    task_ids: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def cache_hits(self) -> dict[str, dict[str, bool]]:
+        return {role: {d: r.cache_hit for d, r in runs.items()} for role, runs in self.runs.items()}
+
+    @property
+    def gate_passed(self) -> bool | None:
+        gate = self.summary.get("gate")
+        return bool(gate["passed"]) if isinstance(gate, Mapping) and "passed" in gate else None
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class _ModelPlan:
+    role: str
+    model: str | None
+    revision: str | None
+    samples: Path | None
+    samples_sha256: str | None
+    samples_lines: list[tuple[str, str]] | None  # (task_id, raw JSON line) of the file
+    fingerprint: str | None
+
+    @property
+    def generated(self) -> bool:
+        return self.samples is None
+
+    def describe(self) -> dict[str, Any]:
+        name = self.model if self.model else (self.samples.name if self.samples else None)
+        return {
+            "id": name,
+            "fingerprint": self.fingerprint,
+            "revision": self.revision,
+            "samples_file": str(self.samples.resolve()) if self.samples else None,
+        }
+
+
+@dataclass
+class _Plan:
+    datasets: list[Dataset]  # full datasets, in the order asked for
+    task_ids: dict[str, list[str]]  # dataset name -> evaluated tasks, in dataset order
+    models: dict[str, _ModelPlan]
+    hooks: list[tuple[str, Hook]]
+    cache_dir: Path
+
+
+def _flag(role: str, what: str) -> str:
+    return f"--{role}-{what}" if what else f"--{role}"
+
+
+def _read_samples_lines(path: Path, flag: str) -> list[tuple[str, str]]:
+    """(task_id, line) of every sample line; the same checks as ``harness execute`` up front,
+    so a bad file fails before any model is loaded."""
+    if not path.exists():
+        raise UsageError(f"{flag}: samples file not found: {path}")
+    if not path.is_file():
+        raise UsageError(f"{flag}: not a file: {path}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{flag} {path}: not UTF-8 text (byte {exc.start})") from None
+    lines: list[tuple[str, str]] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{flag} {path}:{lineno}: malformed JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("task_id"), str):
+            raise UsageError(f"{flag} {path}:{lineno}: expected an object with a string 'task_id'")
+        if not isinstance(row.get("solution"), str) and not isinstance(row.get("completion"), str):
+            raise UsageError(f"{flag} {path}:{lineno}: needs a string 'solution' or 'completion'")
+        lines.append((row["task_id"], line))
+    if not lines:
+        raise UsageError(f"{flag} {path}: no samples")
+    return lines
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _resolve_hooks(config: EvalConfig) -> list[tuple[str, Hook]]:
+    hooks: list[tuple[str, Hook]] = []
+    wanted = [("metamorphic", "--metamorphic", config.metamorphic), ("gate", "--gate", config.gate is not None)]
+    for name, flag, on in wanted:
+        if not on:
+            continue
+        module_name = f"harness.{name}"
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            why = "" if exc.name == module_name else f" ({exc})"
+            raise UsageError(f"{flag} needs {module_name}{why}") from None
+        hook = getattr(module, "eval_hook", None)
+        if not callable(hook):
+            raise UsageError(f"{flag} needs {module_name} (it has no eval_hook yet)")
+        hooks.append((name, hook))
+    return hooks
+
+
+def _plan(config: EvalConfig) -> _Plan:
+    """Check every input cheaply (exit 2 before anything heavy runs) and fix the task sets."""
+    if not config.datasets:
+        raise UsageError("no dataset given")
+    if config.limit is not None and config.limit < 1:
+        raise UsageError(f"--limit must be at least 1 (got {config.limit})")
+    if config.jobs is not None and config.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1 (got {config.jobs})")
+    if config.n_resamples < 1 or not 0 < config.confidence < 1:
+        raise UsageError("bootstrap needs at least one resample and a confidence in (0, 1)")
+    if config.gate is not None and not Path(config.gate).is_file():
+        raise UsageError(f"gate file not found: {config.gate}")
+
+    from harness.datasets import DATASETS
+
+    for name in config.datasets:  # names first: loading a dataset takes seconds
+        if name.lower().replace("plus", "+") not in DATASETS:
+            load_dataset(name, config.data_dir)  # raises its one-line UsageError
+
+    models: dict[str, _ModelPlan] = {}
+    for role in ROLES:
+        model, samples = config.model(role), config.samples(role)
+        if not model and samples is None:
+            raise UsageError(f"give {_flag(role, '')} PATH_OR_ID or {_flag(role, 'samples')} FILE")
+        if samples is not None:
+            path = Path(samples).expanduser()
+            lines = _read_samples_lines(path, _flag(role, "samples"))
+            sha = _file_sha256(path)
+            models[role] = _ModelPlan(role, model, config.revision(role), path, sha, lines,
+                                      f"samples-sha256:{sha}")
+        else:
+            models[role] = _ModelPlan(role, model, config.revision(role), None, None, None, None)
+
+    if any(m.generated for m in models.values()):
+        config.generation_config("student" if models["student"].generated else "teacher").validate()
+        from harness.generation import model_fingerprint
+        from harness.generation.backend import check_model_source
+
+        for m in models.values():
+            if m.generated:
+                assert m.model is not None
+                check_model_source(m.model)
+                m.fingerprint = model_fingerprint(m.model, m.revision)
+
+    hooks = _resolve_hooks(config)
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+
+    datasets: list[Dataset] = []
+    for name in config.datasets:
+        ds = load_dataset(name, config.data_dir)
+        if all(d.name != ds.name for d in datasets):
+            datasets.append(ds)
+    task_ids: dict[str, list[str]] = {}
+    for ds in datasets:
+        selected = list(ds.tasks)[: config.limit] if config.limit else list(ds.tasks)
+        chosen = set(selected)
+        for m in models.values():
+            if m.samples_lines is None:
+                continue
+            in_file = {tid for tid, _ in m.samples_lines}
+            flag = f"{_flag(m.role, 'samples')} {m.samples}"
+            if not any(tid in d.tasks for d in datasets for tid in in_file):
+                first = m.samples_lines[0][0]
+                names = ", ".join(d.name for d in datasets)
+                raise UsageError(f"{flag}: no task id of {names} in the file (first is {first!r})")
+            if not in_file & set(ds.tasks):
+                raise UsageError(f"{flag}: no samples for dataset {ds.name}")
+            chosen &= in_file
+            if not chosen:
+                raise UsageError(
+                    f"{flag}: no samples for the first {config.limit} tasks of {ds.name}" if config.limit
+                    else f"no task of {ds.name} has samples from both models"
+                )
+        task_ids[ds.name] = [t for t in selected if t in chosen]
+
+    if config.cache_dir is not None:
+        cache_dir = Path(config.cache_dir).expanduser()
+    else:
+        from harness.expected import cache_root
+
+        cache_dir = cache_root() / "models"
+    return _Plan(datasets, task_ids, models, hooks, cache_dir)
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def verdict_code_version() -> str:
+    """Hash of the source of the modules that decide verdicts and taxonomy labels."""
+    h = hashlib.sha256()
+    for name in VERDICT_MODULES:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin and os.path.isfile(origin):
+            h.update(name.encode() + b"\0" + Path(origin).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_key(config: EvalConfig, model: _ModelPlan, dataset: Dataset, task_ids: Sequence[str]) -> dict[str, Any]:
+    """What decides a model's samples and results on a dataset (never the role)."""
+    key: dict[str, Any] = {
+        "format": CACHE_FORMAT,
+        "dataset": dataset.name,
+        "dataset_version": dataset.version,
+        "dataset_hash": dataset.content_hash,
+        "tasks": hashlib.sha256("\n".join(task_ids).encode()).hexdigest(),
+        "limits": config.limits.to_dict(),
+    }
+    if model.generated:
+        greedy = config.temperature == 0
+        key["model"] = {"fingerprint": model.fingerprint, "revision": model.revision}
+        key["generation"] = {
+            "template": config.template,
+            "n_samples": config.n_samples,
+            "temperature": config.temperature,
+            "top_p": None if greedy else config.top_p,
+            "seed": None if greedy else config.seed,
+            "max_new_tokens": config.max_new_tokens,
+            "dtype": config.dtype,
+            "device": config.device,
+        }
+    else:
+        key["samples_sha256"] = model.samples_sha256
+    return key
+
+
+def key_digest(key: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive lock on a cache entry: two evals sharing a teacher run it once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock
+        yield
+        return
+    with open(directory / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _drop_stale_generation(samples: Path, gen_hash: str) -> None:
+    """A partial samples file made from the same weights at another path has another gen_hash,
+    which ``generate_samples`` refuses to extend: start it afresh."""
+    if not samples.exists():
+        return
+    for line in samples.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("gen_hash") != gen_hash:
+                samples.unlink()
+                for shard in samples.parent.glob(f"{samples.name}.rank*-of-*.part"):
+                    shard.unlink()
+                return
+        except (ValueError, AttributeError):
+            continue
+
+
+class _Runner:
+    """Runs (or finds in the cache) one model on one dataset; owns the shared sandbox backend."""
+
+    def __init__(self, config: EvalConfig, plan: _Plan, log: Callable[[str], None]) -> None:
+        self.config = config
+        self.plan = plan
+        self.log = log
+        self.code_version = verdict_code_version()
+        self._backend: Any = None
+
+    def backend(self) -> Any:
+        if self._backend is None:
+            from sandbox import SandboxUnavailable, make_backend
+
+            try:
+                self._backend = make_backend(self.config.backend, jobs=self.config.jobs, limits=self.config.limits)
+            except SandboxUnavailable as exc:
+                raise InfraError(str(exc)) from exc
+        return self._backend
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    def run(self, role: str, dataset: Dataset) -> ModelRun:
+        model = self.plan.models[role]
+        task_ids = self.plan.task_ids[dataset.name]
+        key = cache_key(self.config, model, dataset, task_ids)
+        digest = key_digest(key)
+        entry = self.plan.cache_dir / digest / dataset.name
+        label = f"{role} {dataset.name}"
+        with _locked(entry):
+            meta_path = entry / "meta.json"
+            meta: dict[str, Any] = {}
+            if meta_path.exists():
+                try:
+                    meta = json.loads(meta_path.read_text())
+                except ValueError:
+                    meta = {}
+            complete = meta.get("key") == key and all((entry / f).is_file() for f in RUN_FILES)
+            if complete and meta.get("verdict_code") == self.code_version:
+                self.log(f"{label}: cache hit ({entry})")
+                return ModelRun(role, dataset.name, digest, entry, True, False, False,
+                                _read_jsonl(entry / "results.jsonl"),
+                                json.loads((entry / "summary.json").read_text()))
+            if complete:  # same samples, other verdict code: execute again
+                self.log(f"{label}: verdict code changed, re-executing the cached samples")
+                for name in ("results.jsonl", "results.partial.jsonl", "execute_state.json", "summary.json"):
+                    (entry / name).unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+            generated = self._samples(model, dataset, task_ids, entry, label)
+            result = self._execute(dataset, entry, label)
+            _write_json_atomic(meta_path, {"key": key, "verdict_code": self.code_version,
+                                           "harness_version": __version__, "model": model.describe(),
+                                           "created": _now()})
+        return ModelRun(role, dataset.name, digest, entry, False, generated, True, result.rows, result.summary)
+
+    def _samples(self, model: _ModelPlan, dataset: Dataset, task_ids: list[str], entry: Path, label: str) -> bool:
+        samples = entry / "samples.jsonl"
+        if model.samples_lines is not None:
+            wanted = set(task_ids)
+            text = "".join(line.rstrip("\n") + "\n" for tid, line in model.samples_lines if tid in wanted)
+            if not samples.exists() or samples.read_text(encoding="utf-8") != text:
+                tmp = samples.with_name(f".samples.jsonl.tmp-{os.getpid()}")
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, samples)
+            return False
+        from harness.generation.backend import generate_samples
+
+        gen = self.config.generation_config(model.role)
+        _drop_stale_generation(samples, gen.output_hash(dataset.name))
+        self.log(f"{label}: generating {len(task_ids)} tasks x {gen.n_samples} samples with {model.model}")
+        generate_samples(dataset, gen, samples, task_ids=task_ids, quiet=self.config.quiet)
+        return True
+
+    def _execute(self, dataset: Dataset, entry: Path, label: str) -> Any:
+        from harness.execute import ExecuteConfig, execute_samples
+
+        self.log(f"{label}: executing in the {self.config.backend} sandbox")
+        cfg = ExecuteConfig(dataset=dataset.name, samples=entry / "samples.jsonl", out=entry,
+                            backend=self.config.backend, jobs=self.config.jobs,
+                            data_dir=self.config.data_dir, limits=self.config.limits,
+                            progress=self.config.progress)
+        return execute_samples(cfg, backend=self.backend())
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def _counts(rows: Sequence[Mapping[str, Any]], key: str, task_ids: Sequence[str]) -> list[tuple[int, int]]:
+    per: dict[str, list[int]] = {t: [0, 0] for t in task_ids}
+    for row in rows:
+        n_c = per.get(str(row["task_id"]))
+        if n_c is not None:
+            n_c[0] += 1
+            n_c[1] += bool(row.get(key))
+    return [(n, c) for n, c in per.values()]
+
+
+def _model_block(rows: Sequence[Mapping[str, Any]], task_ids: Sequence[str], has_plus: bool) -> dict[str, Any]:
+    base = _counts(rows, "base_passed", task_ids)
+    plus = _counts(rows, "plus_passed", task_ids) if has_plus else None
+    pass_at_k = {
+        f"pass@{k}": {"base": mean_pass_at_k(base, k),
+                      "plus": mean_pass_at_k(plus, k) if plus is not None else None}
+        for k in supported_ks(base)
+    }
+    return {
+        "pass@1": dict(pass_at_k.get("pass@1", {"base": 0.0, "plus": 0.0 if has_plus else None})),
+        "pass@1_ci": {"base": None, "plus": None},
+        "pass@k": pass_at_k,
+        "n_samples": sum(n for n, _ in base),
+    }
+
+
+def _taxonomy(student_rows: Sequence[Mapping[str, Any]], teacher_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    try:
+        from harness.taxonomy import category_diff, table13
+    except ImportError:
+        return None
+    s, t = table13(student_rows), table13(teacher_rows)
+    return {"student": s, "teacher": t, "diff": category_diff(s, t)}
+
+
+def dataset_summary(dataset: Dataset, task_ids: Sequence[str], student_rows: Sequence[Mapping[str, Any]],
+                    teacher_rows: Sequence[Mapping[str, Any]], *, n_resamples: int = 2000,
+                    confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """The ``datasets.<name>`` block of summary.json from both models' results rows."""
+    has_plus = dataset.has_plus
+    primary = "plus" if has_plus else "base"
+    metrics = ("base", "plus") if has_plus else ("base",)
+    blocks = {"student": _model_block(student_rows, task_ids, has_plus),
+              "teacher": _model_block(teacher_rows, task_ids, has_plus)}
+    rates = {role: {m: per_task_rates(rows, f"{m}_passed", task_ids) for m in metrics}
+             for role, rows in (("student", student_rows), ("teacher", teacher_rows))}
+    loss: dict[str, float | None] = {"base": None, "plus": None}
+    loss_ci: dict[str, list[float] | None] = {"base": None, "plus": None}
+    for m in metrics:
+        s_rates, t_rates = list(rates["student"][m].values()), list(rates["teacher"][m].values())
+        boot = paired_bootstrap(s_rates, t_rates, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        blocks["student"]["pass@1_ci"][m] = list(boot.student)
+        blocks["teacher"]["pass@1_ci"][m] = list(boot.teacher)
+        loss[m] = precision_loss(blocks["teacher"]["pass@1"][m], blocks["student"]["pass@1"][m])
+        loss_ci[m] = list(boot.precision_loss) if boot.precision_loss is not None and loss[m] is not None else None
+    regressed, gained = task_transitions(rates["teacher"][primary], rates["student"][primary])
+    return {
+        "n_tasks": len(task_ids),
+        "dataset_version": dataset.version,
+        "primary_metric": primary,
+        "student": blocks["student"],
+        "teacher": blocks["teacher"],
+        "precision_loss": loss,
+        "precision_loss_ci": loss_ci,
+        "mcnemar": {"metric": primary, "b": len(regressed), "c": len(gained),
+                    "p_value": mcnemar_exact(len(regressed), len(gained))},
+        "regressed": regressed,
+        "gained": gained,
+        "taxonomy": _taxonomy(student_rows, teacher_rows),
+    }
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _ci(ci: Sequence[float] | None) -> str:
+    return "" if not ci else f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def _p(p: float | None) -> str:
+    return "n/a" if p is None else (f"{p:.3g}" if p >= 1e-3 else f"{p:.1e}")
+
+
+def summary_rows(summary: Mapping[str, Any]) -> list[list[str]]:
+    """Table rows (one per dataset and metric): the same numbers in summary.md and on screen."""
+    rows = []
+    for name, d in summary["datasets"].items():
+        metrics = ("base", "plus") if d["student"]["pass@1"].get("plus") is not None else ("base",)
+        for m in metrics:
+            primary = m == d["mcnemar"]["metric"]
+            rows.append([
+                name + ("" if m == "base" and len(metrics) == 1 else f" ({m})"),
+                str(d["n_tasks"]),
+                _pct(d["teacher"]["pass@1"][m]) + _ci(d["teacher"]["pass@1_ci"][m]),
+                _pct(d["student"]["pass@1"][m]) + _ci(d["student"]["pass@1_ci"][m]),
+                _pct(d["precision_loss"][m]) + _ci(d["precision_loss_ci"][m]),
+                _p(d["mcnemar"]["p_value"]) if primary else "",
+                str(len(d["regressed"])) if primary else "",
+                str(len(d["gained"])) if primary else "",
+            ])
+    return rows
+
+
+TABLE_HEADER = ["dataset", "tasks", "teacher pass@1", "student pass@1", "precision loss",
+                "McNemar p", "regressed", "gained"]
+
+
+def render_markdown(summary: Mapping[str, Any]) -> str:
+    """summary.md: a short Markdown summary for a CI step summary."""
+    models = summary["models"]
+    conf = summary["settings"].get("bootstrap", {}).get("confidence", 0.95)
+    lines = [
+        "# Distillation eval: student vs teacher",
+        "",
+        f"- student: `{models['student']['id']}`",
+        f"- teacher: `{models['teacher']['id']}`",
+        "",
+        "| " + " | ".join(TABLE_HEADER) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(TABLE_HEADER) - 1)) + "|",
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in summary_rows(summary)]
+    mean = summary["mean_precision_loss"]
+    lines += [
+        "",
+        f"Mean precision loss over datasets: base {_pct(mean['base'])}, plus {_pct(mean['plus'])}.",
+        f"Intervals: {100 * conf:.0f}% paired bootstrap over tasks. McNemar: exact test on tasks "
+        "solved by one model only (majority of samples); regressed = teacher solves, student does not.",
+    ]
+    # The gate section (between markers) is added by harness.report / harness.gate.
+    return "\n".join(lines) + "\n"
+
+
+def render_console(summary: Mapping[str, Any], out: Path) -> str:
+    """The one-screen summary ``harness eval`` prints at the end."""
+    table = [TABLE_HEADER, *summary_rows(summary)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(TABLE_HEADER))]
+    lines = [
+        f"student {summary['models']['student']['id']}  vs  teacher {summary['models']['teacher']['id']}",
+        "",
+    ]
+    for i, row in enumerate(table):
+        lines.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    mean = summary["mean_precision_loss"]
+    lines += ["", f"mean precision loss: base {_pct(mean['base'])}, plus {_pct(mean['plus'])}"]
+    for name, d in summary["datasets"].items():
+        if d["regressed"]:
+            shown = ", ".join(d["regressed"][:8]) + (" ..." if len(d["regressed"]) > 8 else "")
+            lines.append(f"regressed on {name}: {shown}")
+    gate = summary.get("gate")
+    if isinstance(gate, Mapping) and "passed" in gate:
+        lines.append(f"gate: {'passed' if gate['passed'] else 'FAILED'}")
+    lines.append(f"wrote {out / 'summary.json'} and {out / 'summary.md'}")
+    return "\n".join(lines)
+
+
+def _write_summaries(out: Path, summary: Mapping[str, Any]) -> None:
+    _write_json_atomic(out / "summary.json", summary)
+    (out / "summary.md").write_text(render_markdown(summary), encoding="utf-8")
+
+
+def _write_report(out: Path) -> None:
+    try:
+        from harness.report import write_report
+    except ImportError as exc:
+        if exc.name == "harness.report" or (exc.name or "").startswith("harness.report."):
+            return  # the report is another part of the harness; not built here yet
+        raise
+    write_report(out)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def evaluate(config: EvalConfig) -> EvalResult:
+    """Run the whole eval; returns the summary (also in ``config.out``) and what was cached."""
+
+    def log(message: str) -> None:
+        if not config.quiet:
+            print(f"harness eval: {message}", file=sys.stderr, flush=True)
+
+    plan = _plan(config)
+    out = Path(config.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output directory {out}: {exc.strerror}") from None
+
+    for ds in plan.datasets:
+        n_sel = min(len(ds), config.limit) if config.limit else len(ds)
+        if len(plan.task_ids[ds.name]) < n_sel:
+            log(f"{ds.name}: evaluating the {len(plan.task_ids[ds.name])} of {n_sel} tasks that the samples files cover")
+    runner = _Runner(config, plan, log)
+    runs: dict[str, dict[str, ModelRun]] = {role: {} for role in ROLES}
+    try:
+        for ds in plan.datasets:
+            for role in ("teacher", "student"):  # the teacher first: it is the one usually cached
+                run = runner.run(role, ds)
+                runs[role][ds.name] = run
+                dest = out / role / ds.name
+                dest.mkdir(parents=True, exist_ok=True)
+                for name in RUN_FILES:
+                    shutil.copy2(run.cache_path / name, dest / name)
+    finally:
+        runner.close()
+
+    datasets = {
+        ds.name: dataset_summary(ds, plan.task_ids[ds.name], runs["student"][ds.name].rows,
+                                 runs["teacher"][ds.name].rows, n_resamples=config.n_resamples,
+                                 confidence=config.confidence, seed=config.bootstrap_seed)
+        for ds in plan.datasets
+    }
+    summary: dict[str, Any] = {
+        "harness_version": __version__,
+        "created": _now(),
+        "models": {role: plan.models[role].describe() for role in ROLES},
+        "settings": config.settings(),
+        "datasets": datasets,
+        "mean_precision_loss": {
+            m: mean_precision_loss(d["precision_loss"][m] for d in datasets.values()) for m in ("base", "plus")
+        },
+        "cache": {role: {d: {"key": r.cache_key, "hit": r.cache_hit} for d, r in runs[role].items()}
+                  for role in ROLES},
+    }
+    result = EvalResult(out, summary, runs, {k: list(v) for k, v in plan.task_ids.items()})
+    _write_summaries(out, summary)
+
+    pending: BaseException | None = None
+    for name, hook in plan.hooks:
+        try:
+            hook(config, result)
+        except GateFailed as exc:
+            pending = exc
+            result.summary.setdefault("gate", {"passed": False, "checks": []})
+        log(f"{name} done")
+    if plan.hooks:
+        _write_summaries(out, result.summary)
+    _write_report(out)
+    if pending is not None:
+        raise pending
+    return result
+
+
+__all__ = [
+    "DEFAULT_DATASETS",
+    "EvalConfig",
+    "EvalResult",
+    "ModelRun",
+    "cache_key",
+    "dataset_summary",
+    "evaluate",
+    "render_console",
+    "render_markdown",
+    "verdict_code_version",
+]
