@@ -317,8 +317,12 @@ def _plan(config: EvalConfig) -> _Plan:
         raise UsageError(f"--jobs must be at least 1 (got {config.jobs})")
     if config.n_resamples < 1 or not 0 < config.confidence < 1:
         raise UsageError("bootstrap needs at least one resample and a confidence in (0, 1)")
-    if config.gate is not None and not Path(config.gate).is_file():
-        raise UsageError(f"gate file not found: {config.gate}")
+    if config.gate is not None:
+        if not Path(config.gate).is_file():
+            raise UsageError(f"gate file not found: {config.gate}")
+        from harness.gate import load_gate
+
+        load_gate(config.gate)  # a malformed gate exits 2 before anything heavy runs
 
     from harness.datasets import DATASETS
 

@@ -850,6 +850,7 @@ def build_view(eval_dir: str | os.PathLike[str], summary: Mapping[str, Any]) -> 
         "charts_available": charts.available,
         "has_metamorphic": any(x["metamorphic"] for x in datasets),
         "provenance": _provenance(d, summary, datasets),
+        "notes": [str(n) for n in summary.get("notes") or [] if isinstance(n, str)],
     }
 
 
