@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -34,27 +32,26 @@ def _argv(files: dict[str, Path], out: Path, data_dir: Path, *extra: str) -> lis
 
 
 def test_gate_and_report_hooks(files: dict[str, Path], tmp_path: Path, data_dir: Path,
-                               monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    calls: list[Any] = []
-
-    def gate_hook(config: Any, result: Any) -> None:
-        calls.append(("gate", config.gate, dict(result.summary["datasets"]["humaneval"]["precision_loss"])))
-        loss = result.summary["datasets"]["humaneval"]["precision_loss"]["base"]
-        result.summary["gate"] = {"passed": loss <= 0.3, "checks": [{"name": "max_precision_loss", "value": loss}]}
-
-    def write_report(out: Path) -> None:
-        calls.append(("report", json.loads((out / "summary.json").read_text())["gate"]["passed"]))
-
-    monkeypatch.setitem(sys.modules, "harness.gate", types.SimpleNamespace(eval_hook=gate_hook))
-    monkeypatch.setitem(sys.modules, "harness.report", types.SimpleNamespace(write_report=write_report))
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The real gate and report run after an eval: exit 1 on a failed check, artefacts written."""
     files["gate"].write_text("[gate]\nmax_precision_loss = 0.3\n")
     out = tmp_path / "out"
     assert main(_argv(files, out, data_dir, "--gate", str(files["gate"]))) == 1  # loss 0.5 > 0.3
-    assert calls == [("gate", files["gate"], {"base": 0.5, "plus": None}), ("report", False)]
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["datasets"]["humaneval"]["precision_loss"] == {"base": 0.5, "plus": None}
     assert summary["gate"]["passed"] is False
+    failed = [c for c in summary["gate"]["checks"] if not c["passed"]]
+    assert [c["name"] for c in failed] == ["max_precision_loss"]
     assert summary["models"]["student"]["id"] == "my-student"
-    assert "gate: FAILED" in capsys.readouterr().out
+    assert (out / "report.html").exists() and "max_precision_loss" in (out / "junit.xml").read_text()
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_malformed_gate_fails_before_running(files: dict[str, Path], tmp_path: Path, data_dir: Path) -> None:
+    files["gate"].write_text("[gate]\nmax_precision_los = 0.3\n")
+    out = tmp_path / "out"
+    assert main(_argv(files, out, data_dir, "--gate", str(files["gate"]))) == 2
+    assert not (out / "summary.json").exists()
 
 
 def test_no_report_module_is_skipped(files: dict[str, Path], tmp_path: Path, data_dir: Path,
