@@ -170,14 +170,15 @@ def judge(task: Task, oracle: TaskOracle | None, result: dict[str, Any], has_plu
         if failure is None and task.residual_asserts and not assert_ok:
             if assert_exc is not None:
                 in_tests = assert_exc.get("deepest") == "<tests>" and assert_exc.get("type") == "AssertionError"
-                failure = _failure(str(assert_exc.get("type")), assert_exc.get("msg"), "test" if in_tests else "candidate", assert_exc.get("chain"), n_base)
+                failure = _failure(str(assert_exc.get("type")), assert_exc.get("msg"), "test" if in_tests else "candidate", assert_exc.get("chain"))
             else:
-                failure = _missing_reason(result, n_base)
+                failure = _missing_reason(result, None)
+            failure["residual"] = True  # the residual asserts are base tests
         if failure is None and not tests and not task.residual_asserts:
             failure = _failure("SandboxError", "task has no tests", "harness")
 
     index = failure.get("index") if failure else None
-    base_passed = failure is None or (index is not None and index >= n_base)
+    base_passed = failure is None or (index is not None and index >= n_base and not failure.get("residual"))
     plus_passed: bool | None = (failure is None) if has_plus else None
     passed = bool(plus_passed) if has_plus else base_passed
     row: dict[str, Any] = {

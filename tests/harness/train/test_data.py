@@ -39,7 +39,7 @@ def test_alpaca_template_is_stanford_alpaca() -> None:
     star = render_prompt(Record("Sum.", "", "3"), "starcoder")
     assert star == "<fim_prefix>Sum.<fim_suffix><fim_middle>"
     assert "Sum." in render_prompt(Record("Sum.", "", "3"), "instruct-eval")
-    assert set(TEMPLATES) == {"alpaca", "starcoder", "instruct-eval"}
+    assert set(TEMPLATES) == {"alpaca", "starcoder", "instruct-eval", "plain"}
     with pytest.raises(UsageError):
         render_prompt(Record("a", "", "b"), "nope")
 
