@@ -331,7 +331,9 @@ def execute_samples(config: ExecuteConfig, backend: Backend | None = None) -> Ex
             needed = sorted({s.task_id for s in todo}, key=list(dataset.tasks).index)
             with progress_bar(show, len(needed), f"{dataset.name}: reference run") as tick:
                 oracles = compute_expected(dataset, backend, tick, task_ids=needed)
-            jobs = [build_job(dataset, dataset.tasks[s.task_id], oracles[s.task_id], s, backend.limits) for s in todo]
+            # Longest first (by the canonical solution's time): no straggler at the end of the run.
+            ordered = sorted(todo, key=lambda s: -sum(oracles[s.task_id].ref_times))
+            jobs = [build_job(dataset, dataset.tasks[s.task_id], oracles[s.task_id], s, backend.limits) for s in ordered]
             by_pos = {s.position: s for s in todo}
             with partial_path.open("a", encoding="utf-8") as fh, progress_bar(show, len(jobs), f"{dataset.name}: executing") as tick:
                 for job, result in backend.run(jobs):

@@ -101,7 +101,9 @@ def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
     if missing:
         limit_fields = {k: v for k, v in backend.limits.to_dict().items()
                         if k in ("memory_bytes", "file_bytes", "open_files", "nproc", "output_bytes")}
-        jobs = [canonical_job(dataset, dataset.tasks[t], limit_fields) for t in missing]
+        # Most inputs first: the heavy reference runs start early and overlap the light ones.
+        order = sorted(missing, key=lambda t: -len(all_inputs(dataset.tasks[t])))
+        jobs = [canonical_job(dataset, dataset.tasks[t], limit_fields) for t in order]
         for job, result in backend.run(jobs):
             task = dataset.tasks[job["id"]]
             cached[task.task_id] = _oracle_from(task, result)

@@ -45,6 +45,28 @@ class EncodeError(Exception):
     pass
 
 
+_PLAIN = frozenset((str, bool, type(None)))
+_SCALARS = frozenset((int, float, str, bool, type(None)))
+
+
+def _flat(value: list[Any] | tuple[Any, ...]) -> list[Any] | None:
+    """Fast path for sequences of plain scalars (C-speed checks; tri(n) returns 10^5 numbers)."""
+    kinds = set(map(type, value))
+    if kinds <= _PLAIN:
+        return list(value)
+    if not kinds <= _SCALARS:
+        return None
+    if int in kinds:
+        ints = value if len(kinds) == 1 else [v for v in value if type(v) is int]
+        if not (min(ints) > -_BIG and max(ints) < _BIG):
+            return None
+    if float in kinds:
+        floats = value if len(kinds) == 1 else [v for v in value if type(v) is float]
+        if not all(map(math.isfinite, floats)):
+            return None
+    return list(value)
+
+
 def encode(value: Any, _depth: int = 0, _budget: list[int] | None = None) -> Any:
     """Plain-data JSON encoding with exact type tags; anything else becomes an opaque marker."""
     if _budget is None:
@@ -66,10 +88,15 @@ def encode(value: Any, _depth: int = 0, _budget: list[int] | None = None) -> Any
             return value
         return {"$f": repr(value)}
     d = _depth + 1
-    if t is list:
-        return [encode(v, d, _budget) for v in value]
-    if t is tuple:
-        return {"$t": [encode(v, d, _budget) for v in value]}
+    if t is list or t is tuple:
+        flat = _flat(value)
+        if flat is not None:
+            _budget[0] -= len(flat)
+            if _budget[0] < 0:
+                raise EncodeError("output too large")
+            return flat if t is list else {"$t": flat}
+        items = [encode(v, d, _budget) for v in value]
+        return items if t is list else {"$t": items}
     if t is dict:
         return {"$d": [[encode(k, d, _budget), encode(v, d, _budget)] for k, v in value.items()]}
     if t is set:
@@ -142,9 +169,14 @@ def _pairs(items: Any) -> list[tuple[Any, Any]]:
     return [(decode(k), decode(v)) for k, v in items]
 
 
+_JSON_SCALARS = frozenset((int, float, str, bool, type(None)))
+
+
 def decode(value: Any) -> Any:
     """Inverse of :func:`encode`; builds real Python values (never unpickles anything)."""
     if isinstance(value, list):
+        if set(map(type, value)) <= _JSON_SCALARS:
+            return value
         return [decode(v) for v in value]
     if not isinstance(value, dict):
         return value
