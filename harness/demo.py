@@ -40,16 +40,19 @@ class DemoConfig:
     out: Path = Path("demo-out")
     data_dir: str | None = None
     dataset: str = "humaneval+"
-    n_tasks: int = 40  # tasks the models learn, and the tasks evaluated
+    n_tasks: int = 20  # tasks the models learn, and the tasks evaluated
     vocab_size: int = 1024
-    teacher_shape: tuple[int, int, int] = (4, 192, 4)  # layers, width, heads
-    student_shape: tuple[int, int, int] = (2, 128, 4)
-    teacher_epochs: float = 60.0
-    student_epochs: float = 6.0
-    akd_epochs: float = 20.0
+    teacher_shape: tuple[int, int, int] = (3, 128, 4)  # layers, width, heads
+    student_shape: tuple[int, int, int] = (2, 96, 4)
+    teacher_epochs: float = 80.0
+    student_epochs: float = 8.0
+    akd_epochs: float = 16.0
     lr: float = 2e-3
     max_new_tokens: int = 200
     metamorphic: bool = True
+    #: A cheap, representative subset: formatting, naming and syntax relations, and one soft one.
+    relations: tuple[str, ...] = ("docstring_to_comments", "indent_tabs", "entry_point_case", "param_rename",
+                                  "dead_code", "docstring_synonyms")
     jobs: int | None = None
     seed: int = 0
     progress: bool | None = None
@@ -59,6 +62,7 @@ class DemoConfig:
 def fast_config(config: DemoConfig) -> DemoConfig:
     """Much smaller settings for the test suite: same stages, a few tasks, a few steps."""
     config.n_tasks = 5
+    config.relations = ("indent_tabs", "entry_point_case", "docstring_synonyms")
     config.vocab_size = 512
     config.teacher_shape = (2, 96, 4)
     config.student_shape = (1, 64, 4)
@@ -153,7 +157,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         eval_dir = config.out / f"eval-{label}"
         evaluate(EvalConfig(student=str(model), teacher=str(teacher), out=eval_dir, datasets=[config.dataset],
                             data_dir=config.data_dir, limit=config.n_tasks, max_new_tokens=config.max_new_tokens,
-                            metamorphic=config.metamorphic, jobs=config.jobs, batch_size=8, device="cpu"))
+                            metamorphic=config.metamorphic, metamorphic_relations=list(config.relations),
+                            jobs=config.jobs, batch_size=8, device="cpu"))
         summary_path = eval_dir / "summary.json"
         summary = json.loads(summary_path.read_text())
         summary["notes"] = [DEMO_NOTE]

@@ -123,6 +123,7 @@ class EvalConfig:
     bootstrap_seed: int = 0
     # seams and plumbing
     metamorphic: bool = False
+    metamorphic_relations: Sequence[str] | None = None  # None: every registered relation
     gate: Path | None = None
     cache_dir: Path | None = None  # default: harness.expected.cache_root() / "models"
     progress: bool | None = None

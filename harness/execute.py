@@ -287,9 +287,15 @@ def _load_partial(path: Path, n: int) -> dict[int, dict[str, Any]]:
     return done
 
 
-def execute_samples(config: ExecuteConfig, backend: Backend | None = None) -> ExecuteResult:
-    """Execute a samples file against a dataset; writes results.jsonl and summary.json."""
-    dataset = load_dataset(config.dataset, config.data_dir)
+def execute_samples(config: ExecuteConfig, backend: Backend | None = None,
+                    dataset: Dataset | None = None) -> ExecuteResult:
+    """Execute a samples file against a dataset; writes results.jsonl and summary.json.
+
+    ``dataset`` overrides ``config.dataset`` (metamorphic runs pass tasks with transformed
+    prompts and entry points; they share the original's content hash, hence its reference outputs).
+    """
+    if dataset is None:
+        dataset = load_dataset(config.dataset, config.data_dir)
     samples = read_samples(config.samples, dataset)
     out = Path(config.out)
     try:
