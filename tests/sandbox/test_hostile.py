@@ -239,7 +239,8 @@ def test_every_hostile_sample_fails_and_bystanders_pass(hostile_run):
     assert verdicts["segfault"][1] == "SegmentationFault"
     assert verdicts["memory_bomb"][1] == "MemoryError"
     assert verdicts["ignore_signals_and_spin"][1] == "TimeoutError"
-    assert verdicts["glob_for_dataset_files"][1] == "FileNotFoundError"
+    # no dataset file is visible: the walk ends empty-handed, or runs out of time walking /proc
+    assert verdicts["glob_for_dataset_files"][1] in ("FileNotFoundError", "TimeoutError")
     assert verdicts["import_evalplus_canonical"][1] == "ModuleNotFoundError"
     assert verdicts["import_harness_dataset"][1] == "ModuleNotFoundError"
     print(json.dumps(verdicts, indent=1))
