@@ -57,6 +57,29 @@ def _rows(path: Path) -> list[dict[str, object]]:
              and not (k == "error_message" and r.get("error_type") == "TimeoutError")} for r in rows]
 
 
+def _ensure_image() -> None:
+    """Rebuild the sandbox image (untimed) when its runner differs from this checkout's."""
+    sys.path.insert(0, str(REPO))
+    from sandbox.docker_backend import (
+        DEFAULT_IMAGE,
+        IMAGE_ENV,
+        LABEL_RUNNER,
+        OFFLINE_BASE_IMAGE,
+        build_image,
+        connect,
+        runner_sha256,
+    )
+
+    client = connect()
+    try:
+        name = os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+        labels = client.images.get(name).labels or {}
+        if labels.get(LABEL_RUNNER) != runner_sha256():
+            build_image(labels.get("distill-harness.base-image") or OFFLINE_BASE_IMAGE, name, client=client)
+    finally:
+        client.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="humaneval+", choices=["humaneval", "humaneval+", "mbpp", "mbpp+"])
@@ -75,6 +98,7 @@ def main() -> int:
         warm.write_text(samples.read_text().splitlines()[0] + "\n")
         _execute("local", args.dataset, warm, tmp / "warm", data_dir, args.jobs, env)  # reference cache
         local = _execute("local", args.dataset, samples, tmp / "local", data_dir, args.jobs, env)
+        _ensure_image()
         docker = _execute("docker", args.dataset, samples, tmp / "docker", data_dir, args.jobs, env)
         same = _rows(tmp / "local" / "results.jsonl") == _rows(tmp / "docker" / "results.jsonl")
         print(f"{args.dataset}: {n} samples (canonical + mutants), jobs={args.jobs}, cores={os.cpu_count()}")

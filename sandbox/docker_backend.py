@@ -9,7 +9,8 @@ Why containers are shaped the way they are:
   has no handler for), so a sample that attacks its parent only hurts itself.
 * Each container runs as its own non-root uid (``--user``), so the per-uid process limit the
   runner sets (``RLIMIT_NPROC``) is per container, as with the local backend's uid per runner.
-* No network (``network_mode=none``), a read-only root, a size-limited ``/tmp`` tmpfs, memory
+* No network (``network_mode=none``), a read-only root, a size-limited ``/tmp`` tmpfs, no
+  ``/sys`` (an empty read-only tmpfs over it, as under bubblewrap), memory
   (+ tmpfs, no swap), pids and CPU (1 core) limits, ``cap_drop=ALL``, ``no-new-privileges``, the
   engine's default seccomp profile, no logging of the frame stream (``log_config=none``).
 * The frame protocol runs over the engine's attach socket (stdin + multiplexed stdout/stderr,
@@ -365,7 +366,7 @@ class DockerWorker(Worker):
                     self._eof = True
                     raise WorkerDied(f"{self.name}: frame too large ({size} bytes)")
                 if len(self._out) >= 4 + size:
-                    body = bytes(self._out[4: 4 + size])
+                    body = self._out[4: 4 + size]
                     del self._out[: 4 + size]
                     try:
                         msg = json.loads(body)
@@ -403,17 +404,17 @@ class DockerWorker(Worker):
         """Split the engine's multiplexed stream: 8-byte header (stream id, size), then payload."""
         raw = self._raw
         pos = 0
-        while len(raw) - pos >= 8:
-            stream, size = _STREAM_HEADER.unpack_from(raw, pos)
-            if len(raw) - pos - 8 < size:
-                break
-            payload = raw[pos + 8: pos + 8 + size]
-            if stream == 1:
-                self._out += payload
-            elif stream == 2:
-                self._err += payload
-                del self._err[:-_STDERR_KEEP]
-            pos += 8 + size
+        with memoryview(raw) as view:  # no intermediate copies of large result frames
+            while len(raw) - pos >= 8:
+                stream, size = _STREAM_HEADER.unpack_from(raw, pos)
+                if len(raw) - pos - 8 < size:
+                    break
+                if stream == 1:
+                    self._out += view[pos + 8: pos + 8 + size]
+                elif stream == 2:
+                    self._err += view[pos + 8: pos + 8 + size]
+                    del self._err[:-_STDERR_KEEP]
+                pos += 8 + size
         del raw[:pos]
 
     def _stderr_tail(self) -> str:
@@ -522,9 +523,13 @@ class DockerBackend(PoolBackend):
         except Exception:
             return 0
         n = 0
+        verdicts: dict[tuple[str, str], bool] = {}  # per owner: its lock file is checked once
         for c in found:
             labels = c.get("Labels") or {}
-            gone = self._owner_gone(labels)
+            key = (labels.get(LABEL_OWNER, ""), labels.get(LABEL_LOCK, ""))
+            if key not in verdicts:
+                verdicts[key] = self._owner_gone(labels)
+            gone = verdicts[key]
             if not gone and c.get("State") in ("exited", "dead", "created") and labels.get(LABEL_HOST) == self._host:
                 gone = time.time() - float(c.get("Created") or 0) > 300
             if gone:
@@ -534,7 +539,10 @@ class DockerBackend(PoolBackend):
 
     # -- containers
     def _uid(self, index: int) -> int:
-        return UID_BASE + (os.getpid() % 4096) * 64 + index % 64
+        """A uid per slot, from the random owner token: runs in different PID namespaces
+        (where pids repeat) still get different uids."""
+        block = int(hashlib.sha256(self._owner.encode()).hexdigest()[:8], 16) % 4096
+        return UID_BASE + block * 64 + index % 64
 
     def _start_failed(self, reason: str) -> None:
         """Containers that die while starting are retried, but not forever: after a streak
@@ -578,7 +586,10 @@ class DockerBackend(PoolBackend):
         host_config = self.client.api.create_host_config(
             network_mode="none",
             read_only=True,
-            tmpfs={"/tmp": f"rw,nosuid,nodev,size={lim.tmpfs_bytes},mode=1777"},
+            # /sys hidden under an empty tmpfs: nothing in it is needed, it describes the host
+            # (and, as under bubblewrap, a sample walking / sees no sysfs symlink loops).
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={lim.tmpfs_bytes},mode=1777",
+                   "/sys": "ro,nosuid,nodev,noexec,size=4k"},
             mem_limit=memory,
             memswap_limit=memory,
             pids_limit=PIDS_LIMIT,
