@@ -350,6 +350,8 @@ def execute_samples(config: ExecuteConfig, backend: Backend | None = None,
                     fh.write(json.dumps({"_pos": sample.position, **row}) + "\n")
                     fh.flush()
                     tick()
+        except SandboxUnavailable as exc:  # the engine died mid-run: exit 3, one line
+            raise InfraError(str(exc)) from exc
         finally:
             if own_backend and backend is not None:
                 backend.close()
