@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -32,7 +33,7 @@ COMMANDS: dict[str, str] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (DESIGN.md)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (DESIGN.md)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

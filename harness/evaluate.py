@@ -357,6 +357,12 @@ def _plan(config: EvalConfig) -> _Plan:
                 m.fingerprint = model_fingerprint(m.model, m.revision)
 
     hooks = _resolve_hooks(config)
+    if config.metamorphic and config.metamorphic_relations is not None:
+        from harness.metamorphic import REGISTRY
+
+        unknown = [r for r in config.metamorphic_relations if r not in REGISTRY]
+        if unknown:
+            raise UsageError(f"unknown metamorphic relation {unknown[0]!r}; known: {', '.join(REGISTRY)}")
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")

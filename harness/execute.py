@@ -20,7 +20,7 @@ from harness.datasets import ORACLE_ASSERT, Dataset, Task, load_dataset
 from harness.errors import InfraError, UsageError
 from harness.expected import TaskOracle, compute_expected, encoded_inputs, not_none_task
 from harness.metrics import mean_pass_at_k, supported_ks
-from harness.oracle import EvalplusComparator, compare_assert, decode_output
+from harness.oracle import EvalplusComparator, compare_assert, decode_raw
 from harness.samples import Sample, file_sha256, read_samples
 from sandbox import Backend, Limits, SandboxUnavailable, make_backend
 
@@ -68,7 +68,8 @@ def build_job(dataset: Dataset, task: Task, oracle: TaskOracle, sample: Sample, 
         "code": sample.program,
         "setup": task.setup_code,
         "entry_point": task.entry_point,
-        "inputs": encoded_inputs(dataset, task),
+        "inputs_json": encoded_inputs(dataset, task),
+        "n_inputs": len(per_test),
         "limits": per_test,
         "default_limit": limits.min_time_limit,
         "exec_limit": limits.exec_limit,
@@ -126,7 +127,7 @@ def judge(task: Task, oracle: TaskOracle | None, result: dict[str, Any], has_plu
         kind = ev.get("t")
         i = ev.get("i")
         if kind == "R" and isinstance(i, int) and i not in outputs:
-            outputs[i] = ev.get("out")
+            outputs[i] = ev.get("raw", b"")
         elif kind == "X":
             phase = ev.get("phase")
             if phase == "call" and isinstance(i, int):
@@ -151,12 +152,15 @@ def judge(task: Task, oracle: TaskOracle | None, result: dict[str, Any], has_plu
             if i == n_base:
                 comparator = EvalplusComparator(family, task.entry_point, task.atol)  # evalplus: a new run
             if i in outputs:
-                out = decode_output(outputs[i])
+                raw = outputs[i]
                 if test.op == "canonical":
                     assert oracle is not None
-                    ok = comparator(out, decode_output(oracle.expected[i]), test.args)
+                    if not comparator.special and raw == oracle.expected[i] and oracle.exact(i):
+                        ok = comparator.identical(oracle.floats[i])
+                    else:
+                        ok = comparator(decode_raw(raw), oracle.value(i), test.args, oracle.floats[i])
                 else:
-                    ok = compare_assert(test.op, out, test.expected)
+                    ok = compare_assert(test.op, decode_raw(raw), test.expected)
                 if not ok:
                     failure = _failure("AssertionError", f"wrong output for input {i if i < n_base else i - n_base} ({'base' if i < n_base else 'plus'})", "test", ["AssertionError", "Exception", "BaseException", "object"], i)
                     break

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS
 
 from harness.datasets import Dataset, Task
 from harness.errors import InfraError
+from harness.oracle import decode_output
 from sandbox import runner as _runner
 from sandbox.pool import Backend
 
@@ -35,12 +37,29 @@ def cache_root() -> Path:
 
 @dataclass
 class TaskOracle:
-    """Per task: encoded expected outputs and reference CPU times, base then plus."""
+    """Per task, base then plus: each expected output as the runner's encoded JSON bytes, and
+    reference CPU times. Candidates' outputs are compared byte for byte first; values are
+    decoded only when the bytes differ (see :meth:`value`)."""
 
-    expected: list[Any]  # encoded values (sandbox.runner.encode), base then plus
+    expected: list[bytes]
     ref_times: list[float]
     canonical_ok: bool
     note: str = ""
+    floats: list[bool] = field(default_factory=list)  # evalplus's is_floats(expected), per test
+    _values: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
+    _exact: dict[int, bool] = field(default_factory=dict, repr=False, compare=False)
+
+    def value(self, i: int) -> Any:
+        if i not in self._values:
+            self._values[i] = decode_output(json.loads(self.expected[i]))
+        return self._values[i]
+
+    def exact(self, i: int) -> bool:
+        """Identical bytes mean equal values, except for NaN (never equal) and opaque markers."""
+        if i not in self._exact:
+            raw = self.expected[i]
+            self._exact[i] = b'"$f"' not in raw and b'"$u"' not in raw
+        return self._exact[i]
 
 
 def runner_fingerprint() -> str:
@@ -55,13 +74,15 @@ def all_inputs(task: Task) -> list[list[Any]]:
     return [t.args for t in task.base_tests] + [t.args for t in task.plus_tests or ()]
 
 
-_ENCODED: dict[tuple[str, str], list[Any]] = {}
+_ENCODED: dict[tuple[str, str], bytes] = {}
 
 
-def encoded_inputs(dataset: Dataset, task: Task) -> list[Any]:
+def encoded_inputs(dataset: Dataset, task: Task) -> bytes:
+    """A task's inputs as the JSON blob jobs carry, built once per task and process."""
     key = (dataset.content_hash, task.task_id)
     if key not in _ENCODED:
-        _ENCODED[key] = [_runner.encode(list(args)) for args in all_inputs(task)]
+        encoded = [_runner.encode(list(args)) for args in all_inputs(task)]
+        _ENCODED[key] = json.dumps(encoded, separators=(",", ":")).encode("utf-8")
     return _ENCODED[key]
 
 
@@ -73,7 +94,8 @@ def canonical_job(dataset: Dataset, task: Task, limits: dict[str, Any]) -> dict[
         "code": task.canonical_program,
         "setup": task.setup_code,
         "entry_point": task.entry_point,
-        "inputs": encoded_inputs(dataset, task),
+        "inputs_json": encoded_inputs(dataset, task),
+        "n_inputs": n,
         "limits": [60.0] * n,
         "default_limit": 60.0,
         "fast": False,
@@ -89,14 +111,9 @@ def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
                      task_ids: list[str] | None = None) -> dict[str, TaskOracle]:
     """Run the canonical solutions of ``task_ids`` (default: all) once; cached on disk per task."""
     key = f"{dataset.name.replace('+', 'plus')}-{dataset.content_hash[:16]}-{runner_fingerprint()}-py{sys.version_info.major}{sys.version_info.minor}"
-    path = cache_root() / "expected" / f"{key}.json"
+    path = cache_root() / "expected" / f"{key}.bin"
     wanted = list(task_ids) if task_ids is not None else list(dataset.tasks)
-    cached: dict[str, TaskOracle] = {}
-    if path.exists():
-        try:
-            cached = {tid: TaskOracle(**v) for tid, v in json.loads(path.read_text()).items()}
-        except (ValueError, TypeError):
-            cached = {}
+    cached = _load(path)
     missing = [t for t in wanted if t not in cached]
     if missing:
         limit_fields = {k: v for k, v in backend.limits.to_dict().items()
@@ -110,29 +127,57 @@ def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
             if progress is not None:
                 progress()
         # Merge with what another process may have written meanwhile, then replace atomically.
-        if path.exists():
-            try:
-                for tid, v in json.loads(path.read_text()).items():
-                    cached.setdefault(tid, TaskOracle(**v))
-            except (ValueError, TypeError):
-                pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({k: vars(v) for k, v in cached.items()}))
-        os.replace(tmp, path)
+        for tid, oracle in _load(path).items():
+            cached.setdefault(tid, oracle)
+        _store(path, cached)
     return {t: cached[t] for t in wanted}
+
+
+def _store(path: Path, oracles: dict[str, TaskOracle]) -> None:
+    """One file: a JSON index (times, notes, blob sizes) followed by every expected output."""
+    index: dict[str, Any] = {}
+    blobs: list[bytes] = []
+    for tid, o in oracles.items():
+        index[tid] = {"ref_times": o.ref_times, "canonical_ok": o.canonical_ok, "note": o.note,
+                      "floats": o.floats, "n": len(o.expected)}
+        blobs.extend(o.expected)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with tmp.open("wb") as fh:
+        for part in _runner.pack_frame({"index": index}, blobs):
+            fh.write(part)
+    os.replace(tmp, path)
+
+
+def _load(path: Path) -> dict[str, TaskOracle]:
+    try:
+        data = path.read_bytes()
+        meta_len, blob_len = _runner._HEADER.unpack_from(data)
+        msg = _runner.parse_frame(memoryview(data)[_runner._HEADER.size:], meta_len)
+        blobs = iter(msg.get("_blobs") or [])
+        out = {}
+        for tid, v in msg["index"].items():
+            expected = [next(blobs) for _ in range(int(v["n"]))]
+            out[tid] = TaskOracle(expected=expected, ref_times=[float(t) for t in v["ref_times"]],
+                                  canonical_ok=bool(v["canonical_ok"]), note=str(v["note"]),
+                                  floats=[bool(f) for f in v["floats"]])
+        return out
+    except (OSError, ValueError, KeyError, TypeError, StopIteration, struct.error):
+        return {}  # absent, or written by another version: recomputed
 
 
 def _oracle_from(task: Task, result: dict[str, Any]) -> TaskOracle:
     n = len(all_inputs(task))
-    expected: list[Any] = [{"$u": "canonical solution raised"}] * n
+    expected: list[bytes] = [b'{"$u":"canonical solution raised"}'] * n
     times = [0.0] * n
+    floats = [False] * n
     notes = []
     for ev in result.get("events", []):
         i = ev.get("i")
         if ev.get("t") == "R" and isinstance(i, int) and 0 <= i < n:
-            expected[i] = ev.get("out")
+            expected[i] = ev["raw"]
             times[i] = float(ev.get("cpu") or 0.0)
+            floats[i] = bool(ev.get("fl"))
         elif ev.get("t") == "X":
             notes.append(f"{ev.get('phase')}[{i}]: {ev.get('type')}: {ev.get('msg')}")
     ok = bool(result.get("finished")) and not notes
@@ -141,4 +186,4 @@ def _oracle_from(task: Task, result: dict[str, Any]) -> TaskOracle:
     if result.get("timeout"):
         notes.append(f"timeout: {result['timeout']}")
         ok = False
-    return TaskOracle(expected=expected, ref_times=times, canonical_ok=ok, note="; ".join(notes))
+    return TaskOracle(expected=expected, ref_times=times, canonical_ok=ok, note="; ".join(notes), floats=floats)

@@ -63,6 +63,7 @@ def off_by_one(program: str, entry_point: str, rng: random.Random) -> str | None
     if not consts:
         return None
     node = rng.choice(consts)
+    assert isinstance(node, ast.Constant) and type(node.value) is int
     node.value = node.value + rng.choice((1, -1))
     return ast.unparse(tree)
 

@@ -8,6 +8,7 @@ equal to nothing), which is the strict type check on top of evalplus.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,18 @@ def decode_output(raw: Any) -> Any:
     return decode(raw)
 
 
+def decode_raw(raw: bytes) -> Any:
+    """An output as the runner sent it (encoded JSON bytes); malformed bytes equal nothing."""
+    try:
+        return decode_output(json.loads(raw))
+    except Exception:  # ValueError, RecursionError, TypeError from a forged encoding
+        return Opaque("malformed output")
+
+
+_MBPP_SPECIAL = frozenset(MBPP_OUTPUT_NOT_NONE_TASKS) | frozenset(MBPP_OUTPUT_SET_EQ_TASKS) | {
+    "are_equivalent", "sum_div", "surface_Area", "digit_distance_nums"}
+
+
 class EvalplusComparator:
     """Stateful per sample, like evalplus: a float expectation tightens ``atol`` for later inputs."""
 
@@ -52,14 +65,25 @@ class EvalplusComparator:
         self.family = family
         self.entry_point = entry_point
         self.atol = atol
+        self.special = (entry_point == "find_zero" if family == "humaneval"
+                        else family == "mbpp" and entry_point in _MBPP_SPECIAL)
 
-    def __call__(self, out: Any, exp: Any, inp: list[Any]) -> bool:
+    def identical(self, exp_floats: bool) -> bool:
+        """An output byte-identical to a plain expectation: a pass, with evalplus's bookkeeping."""
+        if self.special:
+            raise ValueError("special oracles compare decoded values")
+        if self.atol == 0 and exp_floats:
+            self.atol = 1e-6
+        return True
+
+    def __call__(self, out: Any, exp: Any, inp: list[Any], exp_floats: bool | None = None) -> bool:
+        """``exp_floats``: evalplus's ``is_floats`` of the expectation, when known from the reference run."""
         try:
-            return self._compare(out, exp, inp)
+            return self._compare(out, exp, inp, exp_floats)
         except Exception:
             return False
 
-    def _compare(self, out: Any, exp: Any, inp: list[Any]) -> bool:
+    def _compare(self, out: Any, exp: Any, inp: list[Any], exp_floats: bool | None = None) -> bool:
         if isinstance(out, Opaque):
             return False
         entry = self.entry_point
@@ -85,7 +109,7 @@ class EvalplusComparator:
                 exact_match = set(out) == set(exp)
         if self.family == "humaneval" and entry == "find_zero":
             return bool(abs(_poly(*inp, out)) <= self.atol)
-        if self.atol == 0 and is_floats(exp):
+        if self.atol == 0 and (is_floats(exp) if exp_floats is None else exp_floats):
             self.atol = 1e-6
         if not exact_match and self.atol != 0:
             if type(out) is not type(exp):

@@ -50,7 +50,7 @@ def read_samples(path: str | Path, dataset: Dataset) -> list[Sample]:
             continue
         try:
             row = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise UsageError(f"{p}:{lineno}: malformed JSON ({exc.msg})") from None
         if not isinstance(row, dict):
             raise UsageError(f"{p}:{lineno}: expected a JSON object")

@@ -35,7 +35,6 @@ import contextlib
 import fcntl
 import hashlib
 import io
-import json
 import os
 import secrets
 import select
@@ -82,6 +81,7 @@ MEMORY_HEADROOM = 512 * MiB  # the runner, the interpreter and page cache on top
 START_TIMEOUT = 60.0
 MAX_START_FAILURES = 6  # consecutive failed container starts before the backend gives up
 _STREAM_HEADER = struct.Struct(">BxxxI")
+_FRAME_HEADER = _runner._HEADER  # the runner's frame header: JSON length, blob bytes
 _STDERR_KEEP = 8192
 
 
@@ -345,10 +345,11 @@ class DockerWorker(Worker):
         if not self.alive():
             raise WorkerDied("container is not running")
         assert self._sock is not None
-        data = json.dumps(job, separators=(",", ":")).encode("utf-8")
+        meta, blobs = _runner.job_frame(job)
         try:
             self._sock.settimeout(None)
-            self._sock.sendall(struct.pack(">I", len(data)) + data)
+            for part in _runner.pack_frame(meta, blobs):
+                self._sock.sendall(part)
         except OSError as exc:
             self._eof = True
             raise WorkerDied(f"{self.name}: {exc}") from exc
@@ -360,21 +361,26 @@ class DockerWorker(Worker):
     def _read(self, timeout: float = START_TIMEOUT) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
-            if len(self._out) >= 4:
-                (size,) = struct.unpack_from(">I", self._out)
+            if len(self._out) >= _FRAME_HEADER.size:
+                meta_len, blob_len = _FRAME_HEADER.unpack_from(self._out)
+                size = meta_len + blob_len
                 if size > _runner.MAX_FRAME:
                     self._eof = True
                     raise WorkerDied(f"{self.name}: frame too large ({size} bytes)")
-                if len(self._out) >= 4 + size:
-                    body = self._out[4: 4 + size]
-                    del self._out[: 4 + size]
+                end = _FRAME_HEADER.size + size
+                if len(self._out) >= end:
                     try:
-                        msg = json.loads(body)
+                        with memoryview(self._out) as view:
+                            body = view[_FRAME_HEADER.size: end]
+                            try:
+                                msg = _runner.parse_frame(body, meta_len)
+                            finally:
+                                body.release()
                     except ValueError as exc:
                         raise WorkerDied(f"{self.name}: malformed frame") from exc
-                    if not isinstance(msg, dict):
-                        raise WorkerDied(f"{self.name}: malformed frame")
-                    return msg
+                    finally:
+                        del self._out[:end]
+                    return _runner.attach_outputs(msg)
             self._fill(deadline)
 
     def _fill(self, deadline: float) -> None:

@@ -73,6 +73,8 @@ class Worker:
             start_new_session=True,
             env=self.env,
         )
+        assert self.proc.stdout is not None
+        _runner.widen_pipe(self.proc.stdout.fileno())
         try:
             hello = self._read()
         except WorkerDied as exc:
@@ -100,14 +102,15 @@ class Worker:
             raise WorkerDied(str(exc)) from exc
         if msg is None:
             raise WorkerDied("runner closed its channel")
-        return msg  # type: ignore[no-any-return]
+        return _runner.attach_outputs(msg)
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         if self.proc is None or self.proc.poll() is not None:
             raise WorkerDied("runner is not running")
         assert self.proc.stdin is not None
         try:
-            _runner.write_frame(self.proc.stdin.fileno(), job)
+            meta, blobs = _runner.job_frame(job)
+            _runner.write_frame(self.proc.stdin.fileno(), meta, blobs)
         except OSError as exc:
             raise WorkerDied(str(exc)) from exc
         return self._read()

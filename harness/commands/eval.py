@@ -47,11 +47,27 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add("--cache-dir", type=Path, default=None, metavar="DIR",
         help="model results cache (default: $HARNESS_CACHE_DIR/models or ~/.cache/distill-harness/models)")
     add("--metamorphic", action="store_true", help="also check metamorphic fidelity (harness.metamorphic)")
+    add("--metamorphic-relations", default=None, metavar="R1,R2",
+        help="comma-separated relations for --metamorphic (implies it; default: all, see harness transforms list)")
     add("--gate", type=Path, default=None, metavar="FILE", help="release gate (TOML); exit 1 when it fails")
     add("--no-progress", action="store_true", help="no progress bars")
     add("--quiet", action="store_true", help="no log lines on stderr")
     p.set_defaults(func=run)
     return p
+
+
+def _relation_names(spec: str | None) -> list[str] | None:
+    """The relation names of ``--metamorphic-relations``, checked before anything runs."""
+    if spec is None:
+        return None
+    from harness.commands.transforms import _relation_names as names
+
+    chosen = names(spec)
+    if not chosen:
+        from harness.errors import UsageError
+
+        raise UsageError("--metamorphic-relations names no relation")
+    return chosen
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         data_dir=args.data_dir,
         limits=limits_from_args(args),
-        metamorphic=args.metamorphic,
+        metamorphic=args.metamorphic or args.metamorphic_relations is not None,
+        metamorphic_relations=_relation_names(args.metamorphic_relations),
         gate=args.gate,
         cache_dir=args.cache_dir,
         progress=False if args.no_progress else None,

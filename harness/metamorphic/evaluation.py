@@ -4,13 +4,21 @@ For each dataset of the eval: decide which (task, relation) pairs are valid (sta
 the transformed canonical program must give the canonical outputs on every input, through the
 sandbox), generate with both models on the transformed prompts, execute, and report per relation,
 per group (strict / soft) and overall: flip rates, ReCode's RP/RD/RR@1, teacher-student Cohen's
-kappa, differential output agreement, the fidelity-violation rate and the robustness gap.
+kappa, differential output agreement, the fidelity-violation rate, the robustness gap and, where
+the two models share a tokenizer, teacher-forced top-1 agreement and KL.
+
+The nominal side of a pair is what the relation varies. For most relations that is the task's
+prompt, whose verdicts the eval already has. Relations that rewrite statements of the body vary
+ReCode's partial-code prompt (the prompt plus the first statements of the canonical body), so
+both models are also run once per task on that untransformed partial prompt, and those verdicts
+are the nominal ones (ReCode's protocol: nominal = partial code, perturbed = its transform).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +34,17 @@ from harness.metamorphic.metrics import (
     robust_pass_at_k,
     robust_relative_at_k,
 )
+from harness.metamorphic.teacher_forced import TokenStats, pooled
 from harness.metamorphic.validity import valid_transforms, validate
 from sandbox import Backend, make_backend
 
 ROLES = ("teacher", "student")
+#: Directory (under ``<role>/<dataset>/metamorphic/``) of the runs on untransformed partial
+#: prompts; relation names never start with an underscore.
+PARTIAL_NOMINAL = "_partial_nominal"
+
+Pair = tuple[str, str]  # (task_id, relation)
+Forced = dict[Pair, tuple[TokenStats, TokenStats]]  # pair -> (original, transformed)
 
 
 def sandbox_run_outputs(dataset: Dataset, backend: Backend) -> Any:
@@ -41,22 +56,22 @@ def sandbox_run_outputs(dataset: Dataset, backend: Backend) -> Any:
         jobs = []
         for i, (task_id, program, entry_point) in enumerate(programs):
             task = dataset.tasks[task_id]
-            n = len(encoded_inputs(dataset, task))
+            n = len(task.base_tests) + len(task.plus_tests or ())
             jobs.append({
                 "op": "run", "id": i, "code": program, "setup": task.setup_code, "entry_point": entry_point,
-                "inputs": encoded_inputs(dataset, task), "limits": [20.0] * n, "default_limit": 20.0,
+                "inputs_json": encoded_inputs(dataset, task), "n_inputs": n, "limits": [20.0] * n, "default_limit": 20.0,
                 "fast": False, "wall_total": 600.0, "cpu_total": 600.0,
                 "memory_bytes": backend.limits.memory_bytes, "nproc": backend.limits.nproc,
             })
         out: list[list[Any] | None] = [None] * len(programs)
         for job, result in backend.run(jobs):
-            n = len(job["inputs"])
+            n = int(job["n_inputs"])
             values: list[Any] = [None] * n
             seen = 0
             for ev in result.get("events", []):
                 i = ev.get("i")
                 if ev.get("t") == "R" and isinstance(i, int) and 0 <= i < n:
-                    values[i] = json.dumps(ev.get("out"), sort_keys=True)
+                    values[i] = bytes(ev.get("raw", b"")).decode("utf-8", "replace")
                     seen += 1
                 elif ev.get("t") == "X" and ev.get("phase") == "call" and isinstance(i, int) and 0 <= i < n:
                     values[i] = f"raise {ev.get('type')}"
@@ -67,6 +82,41 @@ def sandbox_run_outputs(dataset: Dataset, backend: Backend) -> Any:
     return run
 
 
+@dataclass(frozen=True)
+class _Prompt:
+    """A prompt to generate on (``generate_samples`` reads ``prompt`` and ``entry_point``)."""
+
+    task_id: str
+    prompt: str
+    entry_point: str
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One model's first sample on one prompt: the prompt, its verdict, its program, its line."""
+
+    prompt: str
+    passed: bool
+    program: str
+    sample: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Case:
+    """A valid (task, relation) pair both models ran on: each role's nominal and perturbed run."""
+
+    task_id: str
+    relation: str
+    entry_point: str
+    partial: bool
+    nominal: dict[str, _Run]
+    perturbed: dict[str, _Run]
+
+    @property
+    def key(self) -> Pair:
+        return (self.task_id, self.relation)
+
+
 def _passed(row: dict[str, Any], plus: bool) -> bool:
     return bool(row["plus_passed"] if plus else row["base_passed"])
 
@@ -75,115 +125,215 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _derived(ds: Dataset, items: list[Transformed]) -> Dataset:
-    """The dataset as the transformed prompts present it: same tests, same reference outputs."""
+def _derived(ds: Dataset, items: Iterable[_Prompt | Transformed]) -> Dataset:
+    """The dataset as the given prompts present it: same tests, same reference outputs."""
     tasks = {t.task_id: replace(ds.tasks[t.task_id], prompt=t.prompt, entry_point=t.entry_point) for t in items}
     return Dataset(ds.name, tasks, ds.version, ds.content_hash)
 
 
-def _metrics(pairs: list[tuple[str, str]], verdicts: dict[str, dict[tuple[str, str], bool]],
-             base: dict[str, dict[str, bool]], outputs: dict[str, dict[tuple[str, str], list[Any] | None]]) -> dict[str, Any]:
-    """Metrics over a set of valid (task, relation) pairs that both models were run on."""
-    if not pairs:
+def _collect(ds: Dataset, results: list[dict[str, Any]], samples: list[dict[str, Any]], plus: bool) -> dict[str, _Run]:
+    """Each task's first sample (results rows are in samples order)."""
+    out: dict[str, _Run] = {}
+    for row, line in zip(results, samples, strict=True):
+        tid = row["task_id"]
+        if row["sample_index"] == 0 and tid in ds.tasks:
+            task = ds.tasks[tid]
+            out[tid] = _Run(task.prompt, _passed(row, plus), task.program_for(line), line)
+    return out
+
+
+def _run_prompts(config: Any, ds: Dataset, role: str, directory: Path, prompts: dict[str, _Prompt],
+                 backend: Backend) -> dict[str, _Run]:
+    """Generate one sample per prompt with ``role``'s model and execute it (resumable files)."""
+    from harness.execute import ExecuteConfig, execute_samples
+    from harness.generation import generate_samples
+
+    directory.mkdir(parents=True, exist_ok=True)
+    samples = directory / "samples.jsonl"
+    gen = replace(config.generation_config(role), n_samples=1)
+    generate_samples(ds, gen, samples, prompts=prompts, quiet=True)
+    derived = _derived(ds, prompts.values())
+    rows = execute_samples(ExecuteConfig(ds.name, samples, directory, backend=config.backend,
+                                         data_dir=config.data_dir, limits=config.limits, progress=False),
+                           backend=backend, dataset=derived).rows
+    return _collect(derived, rows, _rows(samples), ds.has_plus)
+
+
+def _partial_slots(transforms: list[Transformed]) -> tuple[list[dict[str, _Prompt]], dict[Pair, int]]:
+    """The distinct untransformed partial prompts, one generation file ("slot") each time a task
+    has one more of them: every relation uses the same cut today, so one slot, one run per task."""
+    slots: list[dict[str, _Prompt]] = []
+    where: dict[Pair, int] = {}
+    for t in transforms:
+        if not t.partial:
+            continue
+        nominal = _Prompt(t.task_id, t.base_prompt, t.base_entry_point)
+        slot = next((i for i, s in enumerate(slots) if s.get(t.task_id) == nominal), None)
+        if slot is None:
+            slot = next((i for i, s in enumerate(slots) if t.task_id not in s), len(slots))
+            if slot == len(slots):
+                slots.append({})
+            slots[slot][t.task_id] = nominal
+        where[(t.task_id, t.relation)] = slot
+    return slots, where
+
+
+def _slot_dir(root: Path, slot: int) -> Path:
+    return root / (PARTIAL_NOMINAL if slot == 0 else f"{PARTIAL_NOMINAL}.{slot}")
+
+
+def _cases(config: Any, ds: Dataset, transforms: list[Transformed], backend: Backend) -> list[_Case]:
+    """Run both models on the transformed prompts and on the untransformed partial prompts."""
+    out_dir = Path(config.out)
+    by_relation: dict[str, dict[str, _Prompt]] = {}
+    for t in transforms:
+        by_relation.setdefault(t.relation, {})[t.task_id] = _Prompt(t.task_id, t.prompt, t.entry_point)
+    slots, slot_of = _partial_slots(transforms)
+    base: dict[str, dict[str, _Run]] = {}
+    partial: dict[str, list[dict[str, _Run]]] = {}
+    runs: dict[str, dict[str, dict[str, _Run]]] = {}
+    for role in ROLES:
+        here = out_dir / role / ds.name
+        base[role] = _collect(ds, _rows(here / "results.jsonl"), _rows(here / "samples.jsonl"), ds.has_plus)
+        root = here / "metamorphic"
+        partial[role] = [_run_prompts(config, ds, role, _slot_dir(root, i), s, backend) for i, s in enumerate(slots)]
+        runs[role] = {rel: _run_prompts(config, ds, role, root / rel, prompts, backend)
+                      for rel, prompts in by_relation.items()}
+    cases = []
+    for t in transforms:
+        key = (t.task_id, t.relation)
+        nominal = {r: partial[r][slot_of[key]].get(t.task_id) if t.partial else base[r].get(t.task_id)
+                   for r in ROLES}
+        perturbed = {r: runs[r][t.relation].get(t.task_id) for r in ROLES}
+        if all(nominal.values()) and all(perturbed.values()):
+            cases.append(_Case(t.task_id, t.relation, t.entry_point, t.partial,
+                               {r: v for r, v in nominal.items() if v}, {r: v for r, v in perturbed.items() if v}))
+    return cases
+
+
+def _output_agreement(cases: list[_Case], ds: Dataset, backend: Backend) -> dict[Pair, float]:
+    """Differential testing on the transformed prompts: the share of the task's inputs on which
+    the teacher's and the student's programs give the same output (0 when either did not run)."""
+    run = sandbox_run_outputs(ds, backend)
+    outputs = {role: run([(c.task_id, c.perturbed[role].program, c.entry_point) for c in cases]) if cases else []
+               for role in ROLES}
+    return {c.key: _same_share(a, b) for c, a, b in zip(cases, outputs["teacher"], outputs["student"], strict=True)}
+
+
+def _same_share(a: list[Any] | None, b: list[Any] | None) -> float:
+    if a is None or b is None or len(a) != len(b) or not a:
+        return 0.0
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def _teacher_forced(config: Any, cases: list[_Case]) -> tuple[Forced | None, str | None]:
+    """Teacher-forced stats of every pair, on the teacher's own samples (original, transformed),
+    or None and why (the models do not share a tokenizer)."""
+    if not cases:
+        return {}, None
+    from harness.generation.backend import eos_token_ids
+    from harness.generation.templates import get_template
+    from harness.metamorphic.teacher_forced import (
+        ForcedSequence,
+        encode_forced,
+        load_models,
+        teacher_forced_stats,
+    )
+
+    models = load_models(config.generation_config("teacher"), config.generation_config("student"))
+    if isinstance(models, str):
+        return None, models
+    tok, template = models.tokenizer, get_template(config.template)
+    eos = next(iter(eos_token_ids(models.teacher, tok)), None)
+    index: dict[ForcedSequence, int] = {}  # each sequence once (a task prompt serves many pairs)
+    where: dict[Pair, tuple[int, int]] = {}
+    for c in cases:
+        a = encode_forced(tok, template, c.nominal["teacher"].prompt, c.nominal["teacher"].sample, eos)
+        b = encode_forced(tok, template, c.perturbed["teacher"].prompt, c.perturbed["teacher"].sample, eos)
+        if a is not None and b is not None:
+            where[c.key] = (index.setdefault(a, len(index)), index.setdefault(b, len(index)))
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    stats = teacher_forced_stats(models.teacher, models.student, list(index), batch_size=config.batch_size,
+                                 pad_id=int(pad))
+    return {k: (stats[i], stats[j]) for k, (i, j) in where.items()}, None
+
+
+def _forced_block(cases: list[_Case], forced: Forced | None) -> dict[str, Any] | None:
+    """Token-pooled teacher-forced agreement and KL over the pairs that have both sequences."""
+    if forced is None:
+        return None
+    mine = [forced[c.key] for c in cases if c.key in forced]
+    return {"original": pooled(a for a, _ in mine).to_dict(),
+            "transformed": pooled(b for _, b in mine).to_dict(),
+            "n_pairs": len(mine)}
+
+
+def _metrics(cases: list[_Case], agreement: dict[Pair, float], forced: Forced | None) -> dict[str, Any]:
+    """Metrics over a set of valid (task, relation) pairs that both models were run on; each
+    pair's nominal verdicts are those on the prompt its relation varies."""
+    if not cases:
         return {"pairs": 0}
-    res: dict[str, Any] = {"pairs": len(pairs)}
+    res: dict[str, Any] = {"pairs": len(cases), "partial_pairs": sum(c.partial for c in cases)}
     rd: dict[str, float] = {}
     for role in ROLES:
-        nominal = [[base[role][t]] for t, _ in pairs]
-        perturbed = [[[verdicts[role][(t, r)]]] for t, r in pairs]
+        nominal = [[c.nominal[role].passed] for c in cases]
+        perturbed = [[[c.perturbed[role].passed]] for c in cases]
         rd[role] = robust_drop_at_k(nominal, perturbed, 1)
         res[role] = {
-            "flip_rate": flip_rate((base[role][t], verdicts[role][(t, r)]) for t, r in pairs),
-            "pass@1": sum(verdicts[role][p] for p in pairs) / len(pairs),
-            "nominal_pass@1": sum(base[role][t] for t, _ in pairs) / len(pairs),
+            "flip_rate": flip_rate((c.nominal[role].passed, c.perturbed[role].passed) for c in cases),
+            "pass@1": sum(c.perturbed[role].passed for c in cases) / len(cases),
+            "nominal_pass@1": sum(c.nominal[role].passed for c in cases) / len(cases),
             "RP@1": robust_pass_at_k(nominal, perturbed, 1),
             "RD@1": rd[role],
             "RR@1": robust_relative_at_k(nominal, perturbed, 1),
         }
-    res["kappa"] = cohen_kappa([verdicts["teacher"][p] for p in pairs], [verdicts["student"][p] for p in pairs])
-    fid = fidelity_violations(FidelityCase(t, r, base["teacher"][t], base["student"][t], verdicts["teacher"][(t, r)],
-                                           verdicts["student"][(t, r)]) for t, r in pairs)
+    res["kappa"] = cohen_kappa([c.perturbed["teacher"].passed for c in cases],
+                               [c.perturbed["student"].passed for c in cases])
+    fid = fidelity_violations(FidelityCase(c.task_id, c.relation, c.nominal["teacher"].passed,
+                                           c.nominal["student"].passed, c.perturbed["teacher"].passed,
+                                           c.perturbed["student"].passed) for c in cases)
     res["fidelity_violation_rate"] = fid.rate
     res["fidelity_violations"] = [list(v) for v in fid.violating]
     res["robustness_gap"] = (rd["student"] - rd["teacher"]) / rd["teacher"] if rd["teacher"] else None
-    agree = []
-    for p in pairs:
-        a, b = outputs["teacher"].get(p), outputs["student"].get(p)
-        if a is not None and b is not None and len(a) == len(b) and a:
-            agree.append(sum(x == y for x, y in zip(a, b, strict=True)) / len(a))
-        else:
-            agree.append(0.0)
-    res["output_agreement"] = sum(agree) / len(agree)
+    res["output_agreement"] = sum(agreement[c.key] for c in cases) / len(cases)
+    res["teacher_forced"] = _forced_block(cases, forced)
     return res
 
 
 def evaluate_dataset(config: Any, result: Any, name: str, backend: Backend) -> dict[str, Any]:
+    """The ``metamorphic`` section of one dataset (see the module docstring)."""
     ds_full = load_dataset(name, config.data_dir)
     task_ids = result.task_ids[name]
     ds = ds_full.select(task_ids=task_ids)
-    plus = ds.has_plus
     relations = getattr(config, "metamorphic_relations", None)
     table = validate(ds, list(relations) if relations else None, run_outputs=sandbox_run_outputs(ds, backend), seed=0)
-    transforms = [t for t in valid_transforms(ds, table) if not t.partial]
-    by_relation: dict[str, list[Transformed]] = {}
-    for t in transforms:
-        by_relation.setdefault(t.relation, []).append(t)
+    transforms = list(valid_transforms(ds, table))
+    order = {rel: i for i, rel in enumerate(table.relations)}
+    position = {t: i for i, t in enumerate(task_ids)}
+    cases = sorted(_cases(config, ds, transforms, backend),
+                   key=lambda c: (order[c.relation], position[c.task_id]))
+    agreement = _output_agreement(cases, ds, backend)
+    forced, forced_reason = _teacher_forced(config, cases)
 
-    from harness.execute import ExecuteConfig, execute_samples
-    from harness.generation import generate_samples
-
-    base: dict[str, dict[str, bool]] = {}
-    for role in ROLES:
-        rows = _rows(config.out / role / name / "results.jsonl")
-        base[role] = {}
-        for row in rows:
-            if row["sample_index"] == 0:
-                base[role][row["task_id"]] = _passed(row, plus)
-    verdicts: dict[str, dict[tuple[str, str], bool]] = {r: {} for r in ROLES}
-    programs: dict[str, dict[tuple[str, str], str]] = {r: {} for r in ROLES}
-    for role in ROLES:
-        gen = config.generation_config(role)
-        for relation, items in by_relation.items():
-            d = Path(config.out) / role / name / "metamorphic" / relation
-            d.mkdir(parents=True, exist_ok=True)
-            samples = d / "samples.jsonl"
-            generate_samples(ds, replace(gen, n_samples=1), samples, prompts={t.task_id: t for t in items}, quiet=True)
-            derived = _derived(ds, items)
-            rows = execute_samples(ExecuteConfig(name, samples, d, backend=config.backend, data_dir=config.data_dir,
-                                                 limits=config.limits, progress=False), backend=backend,
-                                   dataset=derived).rows
-            by_task = {t.task_id: t for t in items}
-            for row, line in zip(rows, _rows(samples), strict=True):
-                if row["sample_index"] != 0:
-                    continue
-                verdicts[role][(row["task_id"], relation)] = _passed(row, plus)
-                programs[role][(row["task_id"], relation)] = derived.tasks[row["task_id"]].program_for(line)
-            del by_task
-    pairs = sorted((p for p in verdicts["teacher"] if p in verdicts["student"] and p[0] in base["teacher"]
-                    and p[0] in base["student"]), key=lambda p: (p[1], task_ids.index(p[0])))
-    # differential output agreement: both models' functions on the same inputs
-    run = sandbox_run_outputs(ds, backend)
-    entry = {(t.task_id, t.relation): t.entry_point for t in transforms}
-    outputs: dict[str, dict[tuple[str, str], list[Any] | None]] = {}
-    for role in ROLES:
-        specs = [(p[0], programs[role][p], entry[p]) for p in pairs]
-        outputs[role] = dict(zip(pairs, run(specs), strict=True)) if specs else {}
-
-    groups = {rel: table.relations[rel] for rel in table.relations}
-    per_relation = {}
-    for rel in table.relations:
-        rel_pairs = [p for p in pairs if p[1] == rel]
-        per_relation[rel] = {"group": groups[rel], "valid_tasks": len(table.valid_tasks(rel)), **_metrics(rel_pairs, verdicts, base, outputs)}
-    overall = {g: _metrics([p for p in pairs if groups[p[1]] == g], verdicts, base, outputs) for g in ("strict", "soft")}
-    strict = overall["strict"]
-    return {
+    groups = table.relations
+    per_relation = {rel: {"group": groups[rel], "valid_tasks": len(table.valid_tasks(rel)),
+                          **_metrics([c for c in cases if c.relation == rel], agreement, forced)}
+                    for rel in table.relations}
+    by_group = {g: _metrics([c for c in cases if groups[c.relation] == g], agreement, forced)
+                for g in ("strict", "soft")}
+    strict = by_group["strict"]
+    section: dict[str, Any] = {
         "relations": per_relation,
-        "overall": {**strict, "by_group": overall},
+        "overall": {**strict, "by_group": by_group},
         "fidelity_violation_rate": strict.get("fidelity_violation_rate"),
         "validity": table.summary(),
-        "not_evaluated": sorted({t.relation for t in valid_transforms(ds, table) if t.partial}),
-        "note": "relations that need partial-code prompts are validated but not generated on in eval",
+        "partial_nominal_tasks": len({c.task_id for c in cases if c.partial}),
     }
+    if forced is None:
+        section["overall"]["teacher_forced"] = None  # also with no strict pair: say why
+        section["overall"]["teacher_forced_reason"] = forced_reason
+        section["teacher_forced_reason"] = forced_reason
+    return section
 
 
 def eval_hook(config: Any, result: Any) -> None:

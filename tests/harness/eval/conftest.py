@@ -31,3 +31,15 @@ def other_student(workdir: Path, tokenizer_dir: Path) -> Path:  # noqa: F811
     out = workdir / "other-student"
     make_model(out, AutoTokenizer.from_pretrained(tokenizer_dir), arch="gpt2", seed=1)
     return out
+
+
+@pytest.fixture(scope="session")
+def foreign_model(workdir: Path, data_dir: Path) -> Path:  # noqa: F811
+    """A tiny GPT-2 with a tokenizer of its own (another vocabulary): no token-level comparison
+    with the other tiny models is possible."""
+    from harness.tiny import corpus_from_data_dir, make_model, train_tokenizer
+
+    out = workdir / "foreign"
+    tok = train_tokenizer(corpus_from_data_dir(data_dir, limit=200), out / "tok", vocab_size=384)
+    make_model(out, tok, arch="gpt2", seed=2)
+    return out
