@@ -86,9 +86,11 @@ def encoded_inputs(dataset: Dataset, task: Task) -> bytes:
     return _ENCODED[key]
 
 
-def canonical_job(dataset: Dataset, task: Task, limits: dict[str, Any]) -> dict[str, Any]:
+def canonical_job(dataset: Dataset, task: Task, limits: dict[str, Any], first: int = 0, last: int | None = None,
+                  cpu_budget: float | None = None) -> dict[str, Any]:
     n = len(all_inputs(task))
-    return {
+    last = n if last is None else last
+    job = {
         "op": "run",
         "id": task.task_id,
         "code": task.canonical_program,
@@ -96,15 +98,43 @@ def canonical_job(dataset: Dataset, task: Task, limits: dict[str, Any]) -> dict[
         "entry_point": task.entry_point,
         "inputs_json": encoded_inputs(dataset, task),
         "n_inputs": n,
+        "first": first,
+        "last": last,
         "limits": [60.0] * n,
         "default_limit": 60.0,
         "fast": False,
         "not_none": not_none_task(task),
         "wall_total": 600.0,
         "cpu_total": 600.0,
-        "asserts": task.residual_asserts,
+        "asserts": task.residual_asserts if last == n else "",
         **limits,
     }
+    if cpu_budget is not None:
+        job["cpu_budget"] = cpu_budget
+    return job
+
+
+#: Reference runs first get this much CPU per task; a task that needs more is then split into
+#: slices run in parallel, so one long task (Mbpp/599: ~30 s) cannot leave the other runners idle
+#: at the end of a cold run whose order could not know it was long.
+FIRST_SLICE_CPU = 0.5
+SLICE_CPU = (0.25, 2.0)  # bounds of the CPU estimate per slice
+
+
+def _slices(dataset: Dataset, task: Task, result: dict[str, Any], paused_at: int, jobs: int,
+            limits: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
+    """The rest of a paused reference run, cut into slices of similar estimated CPU time."""
+    n = len(all_inputs(task))
+    done_cpu = [float(ev.get("cpu") or 0.0) for ev in result.get("events", []) if ev.get("t") == "R"]
+    per_test = max(sum(done_cpu) / max(1, len(done_cpu)), 1e-4)
+    rest = n - paused_at
+    target = min(max(per_test * rest / (2 * jobs), SLICE_CPU[0]), SLICE_CPU[1])
+    size = max(1, int(target / per_test))
+    out = []
+    for first in range(paused_at, n, size):
+        last = min(n, first + size)
+        out.append((per_test * (last - first), canonical_job(dataset, task, limits, first, last)))
+    return out
 
 
 def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
@@ -120,12 +150,29 @@ def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
                         if k in ("memory_bytes", "file_bytes", "open_files", "nproc", "output_bytes")}
         # Most inputs first: the heavy reference runs start early and overlap the light ones.
         order = sorted(missing, key=lambda t: -len(all_inputs(dataset.tasks[t])))
-        jobs = [canonical_job(dataset, dataset.tasks[t], limit_fields) for t in order]
+        jobs = [canonical_job(dataset, dataset.tasks[t], limit_fields, cpu_budget=FIRST_SLICE_CPU) for t in order]
+        parts: dict[str, list[dict[str, Any]]] = {t: [] for t in missing}
+        rest: list[tuple[float, dict[str, Any]]] = []
         for job, result in backend.run(jobs):
-            task = dataset.tasks[job["id"]]
-            cached[task.task_id] = _oracle_from(task, result)
-            if progress is not None:
+            tid = job["id"]
+            parts[tid].append(result)
+            paused = next((ev.get("i") for ev in result.get("events", []) if ev.get("t") == "P"), None)
+            if isinstance(paused, int):
+                rest += _slices(dataset, dataset.tasks[tid], result, paused, backend.jobs, limit_fields)
+            elif progress is not None:
                 progress()
+        if rest:
+            rest.sort(key=lambda est_job: -est_job[0])  # longest first
+            remaining = {}
+            for _, job in rest:
+                remaining[job["id"]] = remaining.get(job["id"], 0) + 1
+            for job, result in backend.run([j for _, j in rest]):
+                parts[job["id"]].append(result)
+                remaining[job["id"]] -= 1
+                if remaining[job["id"]] == 0 and progress is not None:
+                    progress()
+        for tid, results in parts.items():
+            cached[tid] = _oracle_from(dataset.tasks[tid], results)
         # Merge with what another process may have written meanwhile, then replace atomically.
         for tid, oracle in _load(path).items():
             cached.setdefault(tid, oracle)
@@ -166,24 +213,29 @@ def _load(path: Path) -> dict[str, TaskOracle]:
         return {}  # absent, or written by another version: recomputed
 
 
-def _oracle_from(task: Task, result: dict[str, Any]) -> TaskOracle:
+def _oracle_from(task: Task, results: list[dict[str, Any]]) -> TaskOracle:
+    """One task's reference from the results of its run (or of its slices, in any order)."""
     n = len(all_inputs(task))
     expected: list[bytes] = [b'{"$u":"canonical solution raised"}'] * n
     times = [0.0] * n
     floats = [False] * n
+    seen = [False] * n
     notes = []
-    for ev in result.get("events", []):
-        i = ev.get("i")
-        if ev.get("t") == "R" and isinstance(i, int) and 0 <= i < n:
-            expected[i] = ev["raw"]
-            times[i] = float(ev.get("cpu") or 0.0)
-            floats[i] = bool(ev.get("fl"))
-        elif ev.get("t") == "X":
-            notes.append(f"{ev.get('phase')}[{i}]: {ev.get('type')}: {ev.get('msg')}")
-    ok = bool(result.get("finished")) and not notes
-    if result.get("crashed"):
-        raise InfraError(f"canonical solution of {task.task_id} crashed the sandbox: {result['crashed']}")
-    if result.get("timeout"):
-        notes.append(f"timeout: {result['timeout']}")
-        ok = False
+    for result in results:
+        if result.get("crashed"):
+            raise InfraError(f"canonical solution of {task.task_id} crashed the sandbox: {result['crashed']}")
+        for ev in result.get("events", []):
+            i = ev.get("i")
+            if ev.get("t") == "R" and isinstance(i, int) and 0 <= i < n:
+                expected[i] = ev["raw"]
+                times[i] = float(ev.get("cpu") or 0.0)
+                floats[i] = bool(ev.get("fl"))
+                seen[i] = True
+            elif ev.get("t") == "X":
+                notes.append(f"{ev.get('phase')}[{i}]: {ev.get('type')}: {ev.get('msg')}")
+        if result.get("timeout"):
+            notes.append(f"timeout: {result['timeout']}")
+    ok = all(bool(r.get("finished")) for r in results) and all(seen) and not notes
+    if not all(seen) and not notes:
+        notes.append(f"no output for input {seen.index(False)}")
     return TaskOracle(expected=expected, ref_times=times, canonical_ok=ok, note="; ".join(notes), floats=floats)

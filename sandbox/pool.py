@@ -169,6 +169,7 @@ class PoolBackend:
         self.limits = limits or Limits()
         self.replaced = 0
         self._workers: list[Worker] = []
+        self._idle: list[Worker] = []  # runners kept between run() calls (start-up costs ~0.3 s each)
         self._lock = threading.Lock()
 
     # -- to override
@@ -197,7 +198,11 @@ class PoolBackend:
             todo.put(None)
 
         threads = []
-        holders: list[dict[str, Worker | None]] = [{"w": None} for _ in range(n_threads)]
+        with self._lock:
+            reuse = [self._idle.pop() for _ in range(min(n_threads, len(self._idle)))]
+        holders: list[dict[str, Worker | None]] = [{"w": reuse[i] if i < len(reuse) else None}
+                                                   for i in range(n_threads)]
+        completed = threading.Event()
 
         def thread_main(index: int) -> None:
             holder = holders[index]
@@ -212,10 +217,14 @@ class PoolBackend:
             finally:
                 w = holder["w"]
                 if w is not None:
+                    keep = completed.is_set() and w.alive()
                     with self._lock:
-                        if w in self._workers:
+                        if keep:
+                            self._idle.append(w)
+                        elif w in self._workers:
                             self._workers.remove(w)
-                    w.close()
+                    if not keep:
+                        w.close()
 
         for i in range(n_threads):
             t = threading.Thread(target=thread_main, args=(i,), daemon=True, name=f"sandbox-{i}")
@@ -227,13 +236,17 @@ class PoolBackend:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+            completed.set()  # every job answered: the threads' runners are idle and may be kept
         finally:
             stop.set()
             # unblock threads waiting for work
             for _ in range(n_threads):
                 todo.put(None)
-            for w in list(self._workers):
-                w.close()
+            if not completed.is_set():  # abandoned mid-run: runners may be busy with a sample
+                with self._lock:
+                    self._idle.clear()
+                for w in list(self._workers):
+                    w.close()
             for t in threads:
                 t.join(timeout=5)
 
@@ -280,6 +293,7 @@ class PoolBackend:
         for w in list(self._workers):
             w.close()
         self._workers.clear()
+        self._idle.clear()
 
     def __enter__(self) -> PoolBackend:
         return self
