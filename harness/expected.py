@@ -163,7 +163,7 @@ def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
                 progress()
         if rest:
             rest.sort(key=lambda est_job: -est_job[0])  # longest first
-            remaining = {}
+            remaining: dict[str, int] = {}
             for _, job in rest:
                 remaining[job["id"]] = remaining.get(job["id"], 0) + 1
             for job, result in backend.run([j for _, j in rest]):
