@@ -20,7 +20,7 @@ from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS
 
 from harness.datasets import Dataset, Task
 from harness.errors import InfraError
-from harness.oracle import decode_output
+from harness.oracle import decode_raw
 from sandbox import runner as _runner
 from sandbox.pool import Backend
 
@@ -51,7 +51,7 @@ class TaskOracle:
 
     def value(self, i: int) -> Any:
         if i not in self._values:
-            self._values[i] = decode_output(json.loads(self.expected[i]))
+            self._values[i] = decode_raw(self.expected[i])
         return self._values[i]
 
     def exact(self, i: int) -> bool:

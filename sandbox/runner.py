@@ -60,6 +60,7 @@ ENCODE_BUDGET = 300_000
 
 _PLAIN = frozenset((str, bool, type(None)))
 _SCALARS = frozenset((int, float, str, bool, type(None)))
+_NUMBERS = frozenset((int, float))
 
 
 _EXACT_INT = 1 << 53  # ints that survive a round trip through a double
@@ -92,8 +93,6 @@ def _flat(value: list[Any] | tuple[Any, ...]) -> list[Any] | dict[str, Any] | No
             return None
     return list(value)
 
-
-_NUMBERS = frozenset((int, float))
 
 
 def _pack_doubles(value: list[Any] | tuple[Any, ...], mixed: bool) -> dict[str, Any] | None:

@@ -50,13 +50,13 @@ Forced = dict[Pair, tuple[TokenStats, TokenStats]]  # pair -> (original, transfo
 def sandbox_run_outputs(dataset: Dataset, backend: Backend) -> Any:
     """A ``run_outputs`` callable for :func:`validate`: each program on all of its task's inputs
     in the sandbox (no early stop); ``None`` for a program that did not run to the end."""
-    from harness.expected import encoded_inputs
+    from harness.expected import all_inputs, encoded_inputs
 
     def run(programs: list[tuple[str, str, str]]) -> list[list[Any] | None]:
         jobs = []
         for i, (task_id, program, entry_point) in enumerate(programs):
             task = dataset.tasks[task_id]
-            n = len(task.base_tests) + len(task.plus_tests or ())
+            n = len(all_inputs(task))
             jobs.append({
                 "op": "run", "id": i, "code": program, "setup": task.setup_code, "entry_point": entry_point,
                 "inputs_json": encoded_inputs(dataset, task), "n_inputs": n, "limits": [20.0] * n, "default_limit": 20.0,
