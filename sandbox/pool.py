@@ -169,7 +169,6 @@ class PoolBackend:
         self.limits = limits or Limits()
         self.replaced = 0
         self._workers: list[Worker] = []
-        self._idle: list[Worker] = []  # runners kept between run() calls (start-up costs ~0.3 s each)
         self._lock = threading.Lock()
 
     # -- to override
@@ -198,11 +197,7 @@ class PoolBackend:
             todo.put(None)
 
         threads = []
-        with self._lock:
-            reuse = [self._idle.pop() for _ in range(min(n_threads, len(self._idle)))]
-        holders: list[dict[str, Worker | None]] = [{"w": reuse[i] if i < len(reuse) else None}
-                                                   for i in range(n_threads)]
-        completed = threading.Event()
+        holders: list[dict[str, Worker | None]] = [{"w": None} for _ in range(n_threads)]
 
         def thread_main(index: int) -> None:
             holder = holders[index]
@@ -217,14 +212,10 @@ class PoolBackend:
             finally:
                 w = holder["w"]
                 if w is not None:
-                    keep = completed.is_set() and w.alive()
                     with self._lock:
-                        if keep:
-                            self._idle.append(w)
-                        elif w in self._workers:
+                        if w in self._workers:
                             self._workers.remove(w)
-                    if not keep:
-                        w.close()
+                    w.close()
 
         for i in range(n_threads):
             t = threading.Thread(target=thread_main, args=(i,), daemon=True, name=f"sandbox-{i}")
@@ -236,17 +227,13 @@ class PoolBackend:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
-            completed.set()  # every job answered: the threads' runners are idle and may be kept
         finally:
             stop.set()
             # unblock threads waiting for work
             for _ in range(n_threads):
                 todo.put(None)
-            if not completed.is_set():  # abandoned mid-run: runners may be busy with a sample
-                with self._lock:
-                    self._idle.clear()
-                for w in list(self._workers):
-                    w.close()
+            for w in list(self._workers):
+                w.close()
             for t in threads:
                 t.join(timeout=5)
 
@@ -293,7 +280,6 @@ class PoolBackend:
         for w in list(self._workers):
             w.close()
         self._workers.clear()
-        self._idle.clear()
 
     def __enter__(self) -> PoolBackend:
         return self

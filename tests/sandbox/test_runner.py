@@ -129,3 +129,23 @@ def test_child_channel_refuses_malformed_frames(data):
     fb = FrameBuffer(limit=1 << 20)
     assert fb.feed(data) == []
     assert fb.error
+
+
+def test_digest_of_huge_outputs_is_exact_and_independent_of_sharing():
+    s = "ab" * 3
+    shared = [(s, s)] * 50_000
+    fresh = [("ab" * 3, "".join(["ab", "ab", "ab"])) for _ in range(50_000)]
+    assert shared is not fresh and shared[0][0] is shared[1][0]
+    assert runner._digest(shared) == runner._digest(fresh)  # equal values, different object sharing
+    assert runner._digest([1] * 10) != runner._digest([1.0] * 10)  # exact types, like the rest of the codec
+    assert runner._digest([(s, s)] * 49_999 + [(s, "x")]) != runner._digest(shared)
+    cyclic: list[object] = []
+    cyclic.append(cyclic)
+    assert "$u" in runner._digest(cyclic)
+
+
+def test_outputs_over_the_budget_fail_fast_to_a_digest():
+    big = [(i, str(i)) for i in range(runner.ENCODE_BUDGET + 1)]
+    with pytest.raises(runner.EncodeError):
+        encode(big)
+    assert encode([0.5] * (runner.ENCODE_BUDGET + 1))  # flat sequences are cheap: still shipped
