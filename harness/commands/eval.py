@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from harness.registry import BACKENDS
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -28,7 +30,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="pre-generated evalplus-style samples for the teacher (instead of generating)")
     add("--student-revision", metavar="REV", help="hub revision of the student")
     add("--teacher-revision", metavar="REV", help="hub revision of the teacher")
-    add("--backend", default="local", choices=["local", "docker"], help="sandbox (default local)")
+    add("--backend", default="local", choices=BACKENDS.names(), help="sandbox (default local)")
     add("--jobs", type=int, default=None, metavar="N", help="parallel sandbox runners (default: CPU cores)")
     add("--limit", type=int, default=None, metavar="K", help="only the first K tasks of each dataset")
     add("--n-samples", type=int, default=1, metavar="N", help="samples per task (default 1)")

@@ -7,15 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.registry import BACKENDS, DATASETS
+
 
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "execute", help="run samples in the sandbox and write results.jsonl + summary.json",
         description="Run evalplus-style samples against a dataset's tests in the sandbox.")
-    p.add_argument("--dataset", required=True, help="humaneval, humaneval+, mbpp or mbpp+")
+    p.add_argument("--dataset", required=True, help=DATASETS.choices_help())
     p.add_argument("--samples", required=True, type=Path, help="JSONL with task_id and solution or completion")
     p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument("--backend", default="local", choices=["local", "docker"])
+    p.add_argument("--backend", default="local", choices=BACKENDS.names())
     p.add_argument("--jobs", type=int, default=None, help="parallel runners (default: CPU cores)")
     p.add_argument("--data-dir", default=None, help="directory with the dataset files (or HARNESS_DATA_DIR)")
     p.add_argument("--min-time-limit", type=float, default=None, help="per-test CPU limit floor in seconds (default 1.0)")

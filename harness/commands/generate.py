@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.generation.config import DTYPES, GenerationConfig
 from harness.generation.templates import TEMPLATES
+from harness.registry import DATASETS
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -31,7 +32,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="PATH_OR_HUB_ID",
         help="hub id or local model directory (e.g. a training checkpoint)",
     )
-    add("--dataset", required=True, metavar="D", help="humaneval, humaneval+, mbpp or mbpp+")
+    add("--dataset", required=True, metavar="D", help=DATASETS.choices_help())
     add("--out", required=True, metavar="FILE", help="samples file to write (JSON Lines)")
     add("--n-samples", type=int, default=1, metavar="N", help="samples per task (default 1)")
     add(

@@ -36,7 +36,8 @@ from harness.metamorphic.metrics import (
 )
 from harness.metamorphic.teacher_forced import TokenStats, pooled
 from harness.metamorphic.validity import valid_transforms, validate
-from sandbox import Backend, make_backend
+from harness.registry import make_backend
+from sandbox import Backend
 
 ROLES = ("teacher", "student")
 #: Directory (under ``<role>/<dataset>/metamorphic/``) of the runs on untransformed partial
