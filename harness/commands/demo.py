@@ -12,12 +12,17 @@ def add_parser(sub: Any) -> None:
         "demo", help="run the whole pipeline offline with models it trains itself",
         description="Train a tiny teacher and student from scratch, distil with AKD, evaluate both students "
                     "against the teacher (taxonomy, metamorphic), write reports and apply an example gate.")
-    p.add_argument("--out", type=Path, default=Path("demo-out"))
-    p.add_argument("--data-dir", default=None, help="dataset files (default: HARNESS_DATA_DIR, ../shared/data, or upstream)")
-    p.add_argument("--tasks", type=int, default=None, help="HumanEval+ tasks to learn and evaluate")
-    p.add_argument("--fast", action="store_true", help="much smaller settings (for tests)")
-    p.add_argument("--no-metamorphic", action="store_true")
-    p.add_argument("--jobs", type=int, default=None)
+    p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
+                   help="output directory: models, eval directories, gate.toml (default demo-out)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="dataset files (default: HARNESS_DATA_DIR, ../shared/data, or upstream)")
+    p.add_argument("--tasks", type=int, default=None, metavar="N",
+                   help="HumanEval+ tasks to learn and evaluate (default 20)")
+    p.add_argument("--fast", action="store_true",
+                   help="much smaller settings (5 tasks, tiny models): every stage runs, but not the demo's numbers")
+    p.add_argument("--no-metamorphic", action="store_true", help="skip the metamorphic fidelity checks")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="parallel sandbox runners (default: CPU cores)")
     p.set_defaults(func=run)
 
 

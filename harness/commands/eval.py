@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from harness.commands.execute import add_limit_args
 from harness.registry import BACKENDS
 
 
@@ -39,13 +40,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add("--max-new-tokens", type=int, default=512, metavar="M", help="new tokens per sample (default 512)")
     add("--batch-size", type=int, default=16, metavar="B", help="prompts per batch (default 16)")
     add("--template", default="plain", metavar="NAME", help="prompt template (default plain)")
-    add("--dtype", default="auto", help="weights dtype (auto, float32, bfloat16, float16)")
-    add("--device", default="auto", help="auto, cpu or cuda")
+    add("--dtype", default="auto", metavar="DTYPE", help="weights dtype: auto, float32, bfloat16, float16 (default auto)")
+    add("--device", default="auto", metavar="auto|cpu|cuda", help="device (default auto)")
     add("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
     add("--data-dir", default=None, metavar="DIR", help="dataset files (else $HARNESS_DATA_DIR or upstream)")
-    add("--min-time-limit", type=float, default=None, help="per-test CPU limit floor in seconds (default 1.0)")
-    add("--time-limit-factor", type=float, default=None, help="x reference time (default 4.0)")
-    add("--memory-limit-mb", type=int, default=None, help="address-space limit per sample (default 4096)")
+    add_limit_args(p)
     add("--cache-dir", type=Path, default=None, metavar="DIR",
         help="model results cache (default: $HARNESS_CACHE_DIR/models or ~/.cache/distill-harness/models)")
     add("--metamorphic", action="store_true", help="also check metamorphic fidelity (harness.metamorphic)")

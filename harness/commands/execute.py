@@ -14,17 +14,30 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "execute", help="run samples in the sandbox and write results.jsonl + summary.json",
         description="Run evalplus-style samples against a dataset's tests in the sandbox.")
-    p.add_argument("--dataset", required=True, help=DATASETS.choices_help())
-    p.add_argument("--samples", required=True, type=Path, help="JSONL with task_id and solution or completion")
-    p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument("--backend", default="local", choices=BACKENDS.names())
-    p.add_argument("--jobs", type=int, default=None, help="parallel runners (default: CPU cores)")
-    p.add_argument("--data-dir", default=None, help="directory with the dataset files (or HARNESS_DATA_DIR)")
-    p.add_argument("--min-time-limit", type=float, default=None, help="per-test CPU limit floor in seconds (default 1.0)")
-    p.add_argument("--time-limit-factor", type=float, default=None, help="x reference time (default 4.0)")
-    p.add_argument("--memory-limit-mb", type=int, default=None, help="address-space limit per sample (default 4096)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--dataset", required=True, metavar="D", help=DATASETS.choices_help())
+    p.add_argument("--samples", required=True, type=Path, metavar="FILE",
+                   help="JSONL with task_id and solution or completion")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="output directory (results.jsonl, summary.json); a rerun resumes")
+    p.add_argument("--backend", default="local", choices=BACKENDS.names(),
+                   help="sandbox that runs the code (default local: bubblewrap)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel runners (default: CPU cores)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="directory with the dataset files (else $HARNESS_DATA_DIR or upstream)")
+    add_limit_args(p)
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar on a terminal, no progress lines elsewhere")
     p.set_defaults(func=run)
+
+
+def add_limit_args(p: argparse.ArgumentParser) -> None:
+    """The sandbox limit options shared by execute and eval."""
+    p.add_argument("--min-time-limit", type=float, default=None, metavar="SECONDS",
+                   help="per-test CPU limit floor in seconds (default 1.0)")
+    p.add_argument("--time-limit-factor", type=float, default=None, metavar="X",
+                   help="per-test CPU limit: X times the canonical solution's time (default 4.0)")
+    p.add_argument("--memory-limit-mb", type=int, default=None, metavar="MB",
+                   help="address-space limit per sample in MiB (default 4096)")
 
 
 def limits_from_args(args: argparse.Namespace) -> Any:

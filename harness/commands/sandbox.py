@@ -20,8 +20,8 @@ def add_parser(sub: Any) -> None:
         description="Build the sandbox image: the stdlib-only runner on a Python base image, a non-root "
                     "user, nothing else. Without a registry, build an offline base first with "
                     "`bash sandbox/build_base.sh` and pass --base-image distill-harness/base:bookworm.")
-    b.add_argument("--base-image", default=DEFAULT_BASE, help=f"base image with python3 >= 3.10 (default {DEFAULT_BASE})")
-    b.add_argument("--tag", default=DEFAULT_TAG, help=f"tag of the built image (default {DEFAULT_TAG})")
+    b.add_argument("--base-image", default=DEFAULT_BASE, metavar="IMAGE", help=f"base image with python3 >= 3.10 (default {DEFAULT_BASE})")
+    b.add_argument("--tag", default=DEFAULT_TAG, metavar="TAG", help=f"tag of the built image (default {DEFAULT_TAG})")
     b.add_argument("--extra-pip", default="", metavar="PKGS",
                    help="space-separated packages to pip-install into the image (needs a package registry)")
     b.add_argument("--quiet", action="store_true", help="print only the result")

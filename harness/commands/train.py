@@ -23,40 +23,50 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Distil a student from a teacher with adaptive KL/RKL mixing (AKD) or a "
         "baseline. Writes a from_pretrained checkpoint and OUT/train_log.jsonl.",
     )
-    p.add_argument("--method", required=True, help=METHOD_HELP)
-    p.add_argument("--student", required=True, help="student checkpoint (path or hub id)")
-    p.add_argument("--teacher", help="teacher checkpoint (not needed for sft)")
-    p.add_argument("--data", required=True,
-                   help="CodeAlpaca JSON list or JSONL (instruction/input/output)")
-    p.add_argument("--out", required=True, help="output directory (checkpoint + train_log.jsonl)")
-    p.add_argument("--template", default="alpaca", choices=["alpaca", "starcoder", "instruct-eval", "plain"])
-    p.add_argument("--epochs", type=float, default=3.0)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
-    p.add_argument("--batch-size", type=int, default=8, help="per-device batch size")
-    p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
-    p.add_argument("--lr", type=float, default=1e-5, help="student learning rate (AdamW)")
-    p.add_argument("--max-length", type=int, default=512, help="max tokens per sample")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--resume", action="store_true", help="resume from the last checkpoint in OUT")
-    p.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps")
-    p.add_argument("--logging-steps", type=int, default=1)
-    p.add_argument("--chunk-size", type=int, default=512,
-                   help="response tokens per fp32 loss chunk (0 = unchunked)")
-    p.add_argument("--beta-lr", type=float, default=0.01)
-    p.add_argument("--limit", type=int, default=None, help="use only the first N records")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="mixed precision of the student step")
-    p.add_argument("--teacher-dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
-    p.add_argument("--lr-scheduler", default="linear")
-    p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--deepspeed", default=None, help="DeepSpeed JSON config")
-    p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
-    p.add_argument("--seqkd-max-new-tokens", type=int, default=256)
+    add = p.add_argument
+    add("--method", required=True, metavar="METHOD", help=METHOD_HELP)
+    add("--student", required=True, metavar="PATH_OR_ID", help="student checkpoint (path or hub id)")
+    add("--teacher", metavar="PATH_OR_ID", help="teacher checkpoint (not needed for sft)")
+    add("--data", required=True, metavar="FILE",
+        help="CodeAlpaca JSON list or JSONL (instruction/input/output)")
+    add("--out", required=True, metavar="DIR", help="output directory (checkpoint + train_log.jsonl)")
+    add("--template", default="alpaca", choices=["alpaca", "starcoder", "instruct-eval", "plain"],
+        help="prompt template of the training records (default alpaca)")
+    add("--epochs", type=float, default=3.0, metavar="E", help="passes over the data (default 3)")
+    add("--max-steps", type=int, default=None, metavar="N", help="stop after N optimizer steps")
+    add("--batch-size", type=int, default=8, metavar="B", help="per-device batch size (default 8)")
+    add("--grad-accum", type=int, default=1, metavar="N", help="gradient accumulation steps (default 1)")
+    add("--lr", type=float, default=1e-5, metavar="LR", help="student learning rate, AdamW (default 1e-5)")
+    add("--max-length", type=int, default=512, metavar="TOKENS", help="max tokens per sample (default 512)")
+    add("--temperature", type=float, default=1.0, metavar="T",
+        help="softmax temperature of both models' logits in the KD losses (default 1.0)")
+    add("--seed", type=int, default=42, metavar="S", help="seed of data order and initialisation (default 42)")
+    add("--resume", action="store_true", help="resume from the last checkpoint in OUT")
+    add("--save-steps", type=int, default=None, metavar="N", help="checkpoint every N steps")
+    add("--logging-steps", type=int, default=1, metavar="N",
+        help="a train_log.jsonl line every N optimizer steps (default 1)")
+    add("--chunk-size", type=int, default=512, metavar="TOKENS",
+        help="response tokens per fp32 loss chunk (0 = unchunked; default 512)")
+    add("--beta-lr", type=float, default=0.01, metavar="LR",
+        help="step size of AKD's adaptive KL/RKL weight beta (default 0.01)")
+    add("--limit", type=int, default=None, metavar="K", help="use only the first K records")
+    add("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+        help="mixed precision of the student step (default auto)")
+    add("--teacher-dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+        help="dtype the frozen teacher is loaded in (default auto)")
+    add("--lr-scheduler", default="linear", metavar="NAME",
+        help="transformers learning-rate schedule: linear, cosine, constant, ... (default linear)")
+    add("--gradient-checkpointing", action="store_true",
+        help="recompute the student's activations in the backward pass (less memory, slower)")
+    add("--deepspeed", default=None, metavar="FILE", help="DeepSpeed JSON config")
+    add("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
+    add("--seqkd-max-new-tokens", type=int, default=256, metavar="M",
+        help="new tokens per teacher completion when seqkd builds its data (default 256)")
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
-                     help="always show a progress bar")
-    bar.add_argument("--no-progress", dest="progress", action="store_false")
+                     help="always show progress (steps, loss, ETA), even when not on a terminal")
+    bar.add_argument("--no-progress", dest="progress", action="store_false",
+                     help="no progress bar and no progress lines")
     p.set_defaults(func=run)
     return p
 

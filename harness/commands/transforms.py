@@ -29,11 +29,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.set_defaults(func=run, transforms_command=None)
     sub = parser.add_subparsers(dest="transforms_command", metavar="ACTION")
 
-    check = sub.add_parser("check", help="valid tasks per relation on a dataset")
+    check = sub.add_parser(
+        "check",
+        help="valid tasks per relation on a dataset",
+        description="For each metamorphic relation: on how many tasks of the dataset it applies, "
+        "passes the static check, and keeps the canonical solution's outputs (the dynamic check).",
+    )
     _dataset_args(check)
     check.add_argument("--json", action="store_true", help="print the validity table as JSON")
     check.add_argument("--limit", type=int, default=None, metavar="K", help="first K tasks only")
-    check.add_argument("--seed", type=int, default=0, help="transform seed (default 0)")
+    check.add_argument("--seed", type=int, default=0, metavar="S", help="transform seed (default 0)")
     check.add_argument(
         "--relations", default=None, metavar="R1,R2", help="comma-separated relation names"
     )
@@ -47,26 +52,42 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="inputs the dynamic check runs (default: all, base then plus)",
     )
     check.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds per program run (default 120)"
+        "--timeout", type=float, default=120.0, metavar="SECONDS",
+        help="seconds per program run (default 120)",
     )
-    check.add_argument("--jobs", type=int, default=None, help="parallel workers (default: CPUs)")
+    check.add_argument(
+        "--jobs", type=int, default=None, metavar="N", help="parallel workers (default: CPU cores)"
+    )
     check.add_argument("--out", default=None, metavar="FILE", help="also write the table as JSON")
 
-    lst = sub.add_parser("list", help="the registered relations")
-    lst.add_argument("--json", action="store_true")
+    lst = sub.add_parser(
+        "list",
+        help="the registered relations",
+        description="Name, group (strict or soft) and a one-line description of every relation.",
+    )
+    lst.add_argument("--json", action="store_true", help="print the relations as JSON")
 
-    show = sub.add_parser("show", help="print one task's transformed prompt and program")
+    show = sub.add_parser(
+        "show",
+        help="print one task's transformed prompt and program",
+        description="Apply one relation to one task and print the transformed prompt and the "
+        "canonical completion that goes with it.",
+    )
     _dataset_args(show)
-    show.add_argument("--task", required=True, help="task id, e.g. HumanEval/0")
-    show.add_argument("--relation", required=True)
-    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--task", required=True, metavar="TASK_ID", help="task id, e.g. HumanEval/0")
+    show.add_argument(
+        "--relation", required=True, metavar="NAME", help="relation (see harness transforms list)"
+    )
+    show.add_argument("--seed", type=int, default=0, metavar="S", help="transform seed (default 0)")
 
 
 def _dataset_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--dataset", required=True, help="humaneval, humaneval+, mbpp or mbpp+"
+        "--dataset", required=True, metavar="D", help="humaneval, humaneval+, mbpp or mbpp+"
     )
-    parser.add_argument("--data-dir", default=None, metavar="DIR", help="offline data directory")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+        help="directory with the dataset files (else $HARNESS_DATA_DIR or upstream)",
+    )
 
 
 def run(args: argparse.Namespace, runner_factory: RunnerFactory | None = None) -> int:
