@@ -23,7 +23,18 @@ from harness.metrics import mean_pass_at_k, supported_ks
 from harness.oracle import EvalplusComparator, compare_assert, decode_raw
 from harness.registry import make_backend
 from harness.samples import Sample, file_sha256, read_samples
-from sandbox import Backend, Limits, SandboxUnavailable
+from sandbox import (
+    AssertsPassed,
+    Backend,
+    Event,
+    Job,
+    Limits,
+    Outcome,
+    Output,
+    Raised,
+    SandboxUnavailable,
+)
+from sandbox.protocol import Exit
 
 RESULT_KEYS = (
     "task_id", "sample_index", "passed", "base_passed", "plus_passed", "error_type", "category",
@@ -54,44 +65,20 @@ class ExecuteResult:
 
 
 def time_limits(oracle: TaskOracle, limits: Limits) -> list[float]:
-    return [max(limits.min_time_limit, limits.time_limit_factor * t) for t in oracle.ref_times]
+    return limits.per_test(oracle.ref_times)
 
 
-def build_job(dataset: Dataset, task: Task, oracle: TaskOracle, sample: Sample, limits: Limits) -> dict[str, Any]:
-    per_test = time_limits(oracle, limits)
-    n_base = len(task.base_tests)
-    base_cap = min(limits.max_total, sum(per_test[:n_base])) + 1.0
-    plus_cap = min(limits.max_total, sum(per_test[n_base:])) + 1.0 if task.plus_tests else 0.0
-    total = limits.exec_limit + base_cap + plus_cap + (limits.assert_limit if task.residual_asserts else 0.0)
-    return {
-        "op": "run",
-        "id": sample.position,
-        "code": sample.program,
-        "setup": task.setup_code,
-        "entry_point": task.entry_point,
-        "inputs_json": encoded_inputs(dataset, task),
-        "n_inputs": len(per_test),
-        "limits": per_test,
-        "default_limit": limits.min_time_limit,
-        "exec_limit": limits.exec_limit,
-        "assert_limit": limits.assert_limit,
-        "wall_factor": limits.wall_factor,
-        "wall_total": total * limits.wall_factor,
-        "cpu_total": total,
-        "fast": True,
-        "not_none": not_none_task(task),
-        "asserts": task.residual_asserts,
-        "memory_bytes": limits.memory_bytes,
-        "file_bytes": limits.file_bytes,
-        "open_files": limits.open_files,
-        "nproc": limits.nproc,
-        "output_bytes": limits.output_bytes,
-    }
+def build_job(dataset: Dataset, task: Task, oracle: TaskOracle, sample: Sample, limits: Limits) -> Job:
+    return Job.candidate(sample.position, sample.program, task.entry_point, encoded_inputs(dataset, task),
+                         oracle.ref_times, len(task.base_tests), limits, setup=task.setup_code,
+                         asserts=task.residual_asserts, not_none=not_none_task(task))
 
 
 # ----------------------------------------------------------------------------- verdicts
 
 _PRE_PHASES = ("compile", "exec", "setup", "entry")
+_ASSERTION_CHAIN = ["AssertionError", "Exception", "BaseException", "object"]
+_TIMEOUT_CHAIN = ["TimeoutError", "OSError", "Exception", "BaseException", "object"]
 
 
 def _failure(error_type: str, message: str | None, where: str, chain: list[str] | None = None,
@@ -100,109 +87,142 @@ def _failure(error_type: str, message: str | None, where: str, chain: list[str] 
             "exception_chain": chain, "index": index}
 
 
-def _missing_reason(result: dict[str, Any], index: int | None) -> dict[str, Any]:
+def _raised(ev: Raised, where: str, index: int | None = None) -> dict[str, Any]:
+    return _failure(ev.type, ev.msg, where, ev.chain, index)
+
+
+def _missing_reason(result: Outcome, index: int | None) -> dict[str, Any]:
     """Why no result came back for a test: time-out, crash, early exit or a forged channel."""
-    if result.get("crashed"):
-        return _failure("SandboxError", result["crashed"], "harness", index=index)
-    if result.get("timeout"):
-        t = result["timeout"]
-        return _failure("TimeoutError", f"time limit exceeded in {t.get('phase')} (cpu {t.get('cpu', 0):.2f}s, wall {t.get('wall', 0):.2f}s)", "candidate", ["TimeoutError", "OSError", "Exception", "BaseException", "object"], index)
-    if result.get("protocol_error"):
-        return _failure("ProtocolError", f"the sample corrupted the result channel: {result['protocol_error']}", "candidate", index=index)
-    exit_info = result.get("exit") or {}
-    if "signal" in exit_info:
-        return _failure(exit_info.get("name", "Killed"), f"the process was killed by signal {exit_info['signal']}", "candidate", index=index)
-    code = exit_info.get("code")
-    return _failure("SystemExit", f"the process exited early (code {code}) before the tests finished", "candidate", ["SystemExit", "BaseException", "object"], index)
+    if result.crashed:
+        return _failure("SandboxError", result.crashed, "harness", index=index)
+    if result.timeout:
+        t = result.timeout
+        return _failure("TimeoutError", f"time limit exceeded in {t.phase} (cpu {t.cpu:.2f}s, wall {t.wall:.2f}s)",
+                        "candidate", _TIMEOUT_CHAIN, index)
+    if result.protocol_error:
+        return _failure("ProtocolError", f"the sample corrupted the result channel: {result.protocol_error}",
+                        "candidate", index=index)
+    exit_info = result.exit or Exit()
+    if exit_info.signal is not None:
+        return _failure(exit_info.name or "Killed", f"the process was killed by signal {exit_info.signal}",
+                        "candidate", index=index)
+    return _failure("SystemExit", f"the process exited early (code {exit_info.code}) before the tests finished",
+                    "candidate", ["SystemExit", "BaseException", "object"], index)
 
 
-def judge(task: Task, oracle: TaskOracle | None, result: dict[str, Any], has_plus: bool) -> dict[str, Any]:
-    """Turn a raw sandbox result into base/plus verdicts and the first failure."""
-    events = result.get("events", [])
-    outputs: dict[int, Any] = {}
-    call_exc: dict[int, dict[str, Any]] = {}
-    pre_exc = None
-    assert_exc = None
-    assert_ok = False
-    for ev in events:
-        kind = ev.get("t")
-        i = ev.get("i")
-        if kind == "R" and isinstance(i, int) and i not in outputs:
-            outputs[i] = ev.get("raw", b"")
-        elif kind == "X":
-            phase = ev.get("phase")
-            if phase == "call" and isinstance(i, int):
-                call_exc.setdefault(i, ev)
-            elif phase in _PRE_PHASES and pre_exc is None:
-                pre_exc = ev
-            elif phase == "assert" and assert_exc is None:
-                assert_exc = ev
-        elif kind == "AOK":
-            assert_ok = True
+class Judge:
+    """One sample's verdict from its events, decided as early as they allow.
 
-    n_base = len(task.base_tests)
-    tests = list(task.base_tests) + list(task.plus_tests or ())
-    failure: dict[str, Any] | None = None
-    if pre_exc is not None:
-        where = "compile" if pre_exc.get("phase") == "compile" else ("harness" if pre_exc.get("phase") == "entry" else "candidate")
-        failure = _failure(str(pre_exc.get("type")), pre_exc.get("msg"), where, pre_exc.get("chain"))
-    else:
-        family = task.extra.get("family", "")
-        comparator = EvalplusComparator(family, task.entry_point, task.atol)
-        for i, test in enumerate(tests):
-            if i == n_base:
-                comparator = EvalplusComparator(family, task.entry_point, task.atol)  # evalplus: a new run
-            if i in outputs:
-                raw = outputs[i]
-                if test.op == "canonical":
-                    assert oracle is not None
-                    if not comparator.special and raw == oracle.expected[i] and oracle.exact(i):
-                        ok = comparator.identical(oracle.floats[i])
-                    else:
-                        ok = comparator(decode_raw(raw), oracle.value(i), test.args, oracle.floats[i])
-                else:
-                    ok = compare_assert(test.op, decode_raw(raw), test.expected)
-                if not ok:
-                    failure = _failure("AssertionError", f"wrong output for input {i if i < n_base else i - n_base} ({'base' if i < n_base else 'plus'})", "test", ["AssertionError", "Exception", "BaseException", "object"], i)
-                    break
-            elif i in call_exc:
-                ev = call_exc[i]
-                failure = _failure(str(ev.get("type")), ev.get("msg"), "candidate", ev.get("chain"), i)
-                break
-            else:
-                failure = _missing_reason(result, i)
-                break
-        if failure is None and task.residual_asserts and not assert_ok:
-            if assert_exc is not None:
-                in_tests = assert_exc.get("deepest") == "<tests>" and assert_exc.get("type") == "AssertionError"
-                failure = _failure(str(assert_exc.get("type")), assert_exc.get("msg"), "test" if in_tests else "candidate", assert_exc.get("chain"))
-            else:
-                failure = _missing_reason(result, None)
+    Tests are judged in order; :meth:`feed` takes events as they stream in and returns True as
+    soon as an output is wrong (the run can be stopped: nothing later changes the verdict);
+    :meth:`verdict` gives the row fields once the run has ended. For every event to matter
+    as it does in evalplus, the first output or exception recorded for an input counts.
+    """
+
+    def __init__(self, task: Task, oracle: TaskOracle | None, has_plus: bool) -> None:
+        self.task, self.oracle, self.has_plus = task, oracle, has_plus
+        self.tests = list(task.base_tests) + list(task.plus_tests or ())
+        self.n_base = len(task.base_tests)
+        self.outputs: dict[int, bytes] = {}
+        self.call_exc: dict[int, Raised] = {}
+        self.pre_exc: Raised | None = None
+        self.assert_exc: Raised | None = None
+        self.assert_ok = False
+        self.next = 0  # the first test not judged yet
+        self.wrong: dict[str, Any] | None = None
+        self._comparator = self._new_comparator()
+
+    def _new_comparator(self) -> EvalplusComparator:
+        return EvalplusComparator(self.task.extra.get("family", ""), self.task.entry_point, self.task.atol)
+
+    def feed(self, events: list[Event]) -> bool:
+        for ev in events:
+            if isinstance(ev, Output):
+                self.outputs.setdefault(ev.i, ev.raw)
+            elif isinstance(ev, Raised):
+                self._record_raised(ev)
+            elif isinstance(ev, AssertsPassed):
+                self.assert_ok = True
+        self._advance()
+        return self.wrong is not None
+
+    def _record_raised(self, ev: Raised) -> None:
+        if ev.phase == "call" and ev.i is not None:
+            self.call_exc.setdefault(ev.i, ev)
+        elif ev.phase in _PRE_PHASES and self.pre_exc is None:
+            self.pre_exc = ev
+        elif ev.phase == "assert" and self.assert_exc is None:
+            self.assert_exc = ev
+
+    def _advance(self) -> None:
+        while self.wrong is None and self.next < len(self.tests) and self.next in self.outputs:
+            i = self.next
+            if i == self.n_base:
+                self._comparator = self._new_comparator()  # evalplus: a new run
+            if not self._correct(i, self.outputs[i]):
+                where = f"{i if i < self.n_base else i - self.n_base} ({'base' if i < self.n_base else 'plus'})"
+                self.wrong = _failure("AssertionError", f"wrong output for input {where}", "test", _ASSERTION_CHAIN, i)
+                return
+            self.next += 1
+
+    def _correct(self, i: int, raw: bytes) -> bool:
+        test, oracle, comparator = self.tests[i], self.oracle, self._comparator
+        if test.op != "canonical":
+            return compare_assert(test.op, decode_raw(raw), test.expected)
+        assert oracle is not None
+        if not comparator.special and raw == oracle.expected[i] and oracle.exact(i):
+            return comparator.identical(oracle.floats[i])
+        return comparator(decode_raw(raw), oracle.value(i), test.args, oracle.floats[i])
+
+    def first_failure(self, result: Outcome) -> dict[str, Any] | None:
+        if self.pre_exc is not None:
+            phase = self.pre_exc.phase
+            return _raised(self.pre_exc, "compile" if phase == "compile" else "harness" if phase == "entry" else "candidate")
+        self._advance()
+        if self.wrong is not None:
+            return self.wrong
+        i = self.next
+        if i < len(self.tests):
+            return _raised(self.call_exc[i], "candidate", i) if i in self.call_exc else _missing_reason(result, i)
+        if self.task.residual_asserts and not self.assert_ok:
+            failure = self._assert_failure(result)
             failure["residual"] = True  # the residual asserts are base tests
-        if failure is None and not tests and not task.residual_asserts:
-            failure = _failure("SandboxError", "task has no tests", "harness")
+            return failure
+        if not self.tests and not self.task.residual_asserts:
+            return _failure("SandboxError", "task has no tests", "harness")
+        return None
 
-    index = failure.get("index") if failure else None
-    base_passed = failure is None or (index is not None and index >= n_base and not failure.get("residual"))
-    plus_passed: bool | None = (failure is None) if has_plus else None
-    passed = bool(plus_passed) if has_plus else base_passed
-    row: dict[str, Any] = {
-        "passed": passed,
-        "base_passed": base_passed,
-        "plus_passed": plus_passed,
-        "error_type": None,
-        "error_message": None,
-        "error_in": None,
-        "exception_chain": None,
-        "failed_input_index": None,
-        "failed_in": None,
-    }
-    if failure is not None:
-        row.update({k: failure[k] for k in ("error_type", "error_message", "error_in", "exception_chain")})
-        if index is not None and index < len(tests):
-            row["failed_input_index"] = index if index < n_base else index - n_base
-            row["failed_in"] = "base" if index < n_base else "plus"
-    return row
+    def _assert_failure(self, result: Outcome) -> dict[str, Any]:
+        ev = self.assert_exc
+        if ev is None:
+            return _missing_reason(result, None)
+        in_tests = ev.deepest == "<tests>" and ev.type == "AssertionError"
+        return _raised(ev, "test" if in_tests else "candidate")
+
+    def verdict(self, result: Outcome) -> dict[str, Any]:
+        """The row's verdict fields: base/plus verdicts and the first failure."""
+        failure = self.first_failure(result)
+        n_base = self.n_base
+        index = failure.get("index") if failure else None
+        base_passed = failure is None or (index is not None and index >= n_base and not failure.get("residual"))
+        plus_passed: bool | None = (failure is None) if self.has_plus else None
+        row: dict[str, Any] = {"passed": bool(plus_passed) if self.has_plus else base_passed,
+                               "base_passed": base_passed, "plus_passed": plus_passed}
+        row.update(dict.fromkeys(("error_type", "error_message", "error_in", "exception_chain",
+                                  "failed_input_index", "failed_in")))
+        if failure is not None:
+            row.update({k: failure[k] for k in ("error_type", "error_message", "error_in", "exception_chain")})
+            if index is not None and index < len(self.tests):
+                row["failed_input_index"] = index if index < n_base else index - n_base
+                row["failed_in"] = "base" if index < n_base else "plus"
+        return row
+
+
+def judge(task: Task, oracle: TaskOracle | None, result: Outcome, has_plus: bool) -> dict[str, Any]:
+    """Turn a sandbox outcome into base/plus verdicts and the first failure."""
+    j = Judge(task, oracle, has_plus)
+    j.feed(result.events)
+    return j.verdict(result)
 
 
 # ----------------------------------------------------------------------------- taxonomy seam
@@ -380,19 +400,19 @@ def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracl
     jobs = [build_job(dataset, dataset.tasks[s.task_id], oracles[s.task_id], s, backend.limits) for s in samples]
     by_pos = {s.position: s for s in samples}
     for job, result in backend.run(jobs):
-        sample = by_pos[job["id"]]
+        sample = by_pos[job.id]
         task = dataset.tasks[sample.task_id]
         yield sample, _make_row(sample, task, oracles.get(task.task_id), result, dataset.has_plus)
 
 
-def _make_row(sample: Sample, task: Task, oracle: TaskOracle | None, result: dict[str, Any], has_plus: bool) -> dict[str, Any]:
+def _make_row(sample: Sample, task: Task, oracle: TaskOracle | None, result: Outcome, has_plus: bool) -> dict[str, Any]:
     verdict = judge(task, oracle, result, has_plus)
     row: dict[str, Any] = {"task_id": sample.task_id, "sample_index": sample.sample_index, **verdict,
                            "category": None, "complete": None}
-    row["duration_s"] = round(float(result.get("wall", 0.0)), 4)
-    row["attempts"] = result.get("attempts", 1)
-    if result.get("output"):
-        row["output"] = result["output"][:1000]
+    row["duration_s"] = round(result.wall, 4)
+    row["attempts"] = result.attempts
+    if result.output:
+        row["output"] = result.output[:1000]
     row.update(sample.meta)
     label(row, sample, task)
     if row["passed"]:
@@ -401,4 +421,4 @@ def _make_row(sample: Sample, task: Task, oracle: TaskOracle | None, result: dic
 
 
 __all__ = ["ExecuteConfig", "ExecuteResult", "RESULT_KEYS", "build_job", "execute_samples", "judge", "run_samples", "summarize",
-           "ORACLE_ASSERT"]
+           "ORACLE_ASSERT", "Judge"]

@@ -21,8 +21,9 @@ from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS
 from harness.datasets import Dataset, Task
 from harness.errors import InfraError
 from harness.oracle import decode_raw
+from sandbox import Backend, Job, Limits, Outcome, Output, Raised
 from sandbox import runner as _runner
-from sandbox.pool import Backend
+from sandbox.protocol import pack_record, unpack_record
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
 
@@ -86,32 +87,11 @@ def encoded_inputs(dataset: Dataset, task: Task) -> bytes:
     return _ENCODED[key]
 
 
-def canonical_job(dataset: Dataset, task: Task, limits: dict[str, Any], first: int = 0, last: int | None = None,
-                  cpu_budget: float | None = None) -> dict[str, Any]:
-    n = len(all_inputs(task))
-    last = n if last is None else last
-    job = {
-        "op": "run",
-        "id": task.task_id,
-        "code": task.canonical_program,
-        "setup": task.setup_code,
-        "entry_point": task.entry_point,
-        "inputs_json": encoded_inputs(dataset, task),
-        "n_inputs": n,
-        "first": first,
-        "last": last,
-        "limits": [60.0] * n,
-        "default_limit": 60.0,
-        "fast": False,
-        "not_none": not_none_task(task),
-        "wall_total": 600.0,
-        "cpu_total": 600.0,
-        "asserts": task.residual_asserts if last == n else "",
-        **limits,
-    }
-    if cpu_budget is not None:
-        job["cpu_budget"] = cpu_budget
-    return job
+def canonical_job(dataset: Dataset, task: Task, limits: Limits, first: int = 0, last: int | None = None,
+                  cpu_budget: float | None = None) -> Job:
+    return Job.recording(task.task_id, task.canonical_program, task.entry_point, encoded_inputs(dataset, task),
+                         len(all_inputs(task)), limits, setup=task.setup_code, asserts=task.residual_asserts,
+                         not_none=not_none_task(task), first=first, last=last, cpu_budget=cpu_budget)
 
 
 #: Reference runs first get this much CPU per task; a task that needs more is then split into
@@ -121,11 +101,11 @@ FIRST_SLICE_CPU = 0.5
 SLICE_CPU = (0.25, 2.0)  # bounds of the CPU estimate per slice
 
 
-def _slices(dataset: Dataset, task: Task, result: dict[str, Any], paused_at: int, jobs: int,
-            limits: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
+def _slices(dataset: Dataset, task: Task, result: Outcome, paused_at: int, jobs: int,
+            limits: Limits) -> list[tuple[float, Job]]:
     """The rest of a paused reference run, cut into slices of similar estimated CPU time."""
     n = len(all_inputs(task))
-    done_cpu = [float(ev.get("cpu") or 0.0) for ev in result.get("events", []) if ev.get("t") == "R"]
+    done_cpu = [ev.cpu for ev in result.outputs()]
     per_test = max(sum(done_cpu) / max(1, len(done_cpu)), 1e-4)
     rest = n - paused_at
     target = min(max(per_test * rest / (2 * jobs), SLICE_CPU[0]), SLICE_CPU[1])
@@ -146,18 +126,17 @@ def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
     cached = _load(path)
     missing = [t for t in wanted if t not in cached]
     if missing:
-        limit_fields = {k: v for k, v in backend.limits.to_dict().items()
-                        if k in ("memory_bytes", "file_bytes", "open_files", "nproc", "output_bytes")}
+        limit_fields = backend.limits
         # Most inputs first: the heavy reference runs start early and overlap the light ones.
         order = sorted(missing, key=lambda t: -len(all_inputs(dataset.tasks[t])))
         jobs = [canonical_job(dataset, dataset.tasks[t], limit_fields, cpu_budget=FIRST_SLICE_CPU) for t in order]
-        parts: dict[str, list[dict[str, Any]]] = {t: [] for t in missing}
-        rest: list[tuple[float, dict[str, Any]]] = []
+        parts: dict[str, list[Outcome]] = {t: [] for t in missing}
+        rest: list[tuple[float, Job]] = []
         for job, result in backend.run(jobs):
-            tid = job["id"]
+            tid = job.id
             parts[tid].append(result)
-            paused = next((ev.get("i") for ev in result.get("events", []) if ev.get("t") == "P"), None)
-            if isinstance(paused, int):
+            paused = result.paused_at()
+            if paused is not None:
                 rest += _slices(dataset, dataset.tasks[tid], result, paused, backend.jobs, limit_fields)
             elif progress is not None:
                 progress()
@@ -165,11 +144,11 @@ def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
             rest.sort(key=lambda est_job: -est_job[0])  # longest first
             remaining: dict[str, int] = {}
             for _, job in rest:
-                remaining[job["id"]] = remaining.get(job["id"], 0) + 1
+                remaining[job.id] = remaining.get(job.id, 0) + 1
             for job, result in backend.run([j for _, j in rest]):
-                parts[job["id"]].append(result)
-                remaining[job["id"]] -= 1
-                if remaining[job["id"]] == 0 and progress is not None:
+                parts[job.id].append(result)
+                remaining[job.id] -= 1
+                if remaining[job.id] == 0 and progress is not None:
                     progress()
         for tid, results in parts.items():
             cached[tid] = _oracle_from(dataset.tasks[tid], results)
@@ -191,16 +170,14 @@ def _store(path: Path, oracles: dict[str, TaskOracle]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with tmp.open("wb") as fh:
-        for part in _runner.pack_frame({"index": index}, blobs):
+        for part in pack_record({"index": index}, blobs):
             fh.write(part)
     os.replace(tmp, path)
 
 
 def _load(path: Path) -> dict[str, TaskOracle]:
     try:
-        data = path.read_bytes()
-        meta_len, blob_len = _runner._HEADER.unpack_from(data)
-        msg = _runner.parse_frame(memoryview(data)[_runner._HEADER.size:], meta_len)
+        msg = unpack_record(path.read_bytes())
         blobs = iter(msg.get("_blobs") or [])
         out = {}
         for tid, v in msg["index"].items():
@@ -213,7 +190,7 @@ def _load(path: Path) -> dict[str, TaskOracle]:
         return {}  # absent, or written by another version: recomputed
 
 
-def _oracle_from(task: Task, results: list[dict[str, Any]]) -> TaskOracle:
+def _oracle_from(task: Task, results: list[Outcome]) -> TaskOracle:
     """One task's reference from the results of its run (or of its slices, in any order)."""
     n = len(all_inputs(task))
     expected: list[bytes] = [b'{"$u":"canonical solution raised"}'] * n
@@ -222,20 +199,19 @@ def _oracle_from(task: Task, results: list[dict[str, Any]]) -> TaskOracle:
     seen = [False] * n
     notes = []
     for result in results:
-        if result.get("crashed"):
-            raise InfraError(f"canonical solution of {task.task_id} crashed the sandbox: {result['crashed']}")
-        for ev in result.get("events", []):
-            i = ev.get("i")
-            if ev.get("t") == "R" and isinstance(i, int) and 0 <= i < n:
-                expected[i] = ev["raw"]
-                times[i] = float(ev.get("cpu") or 0.0)
-                floats[i] = bool(ev.get("fl"))
-                seen[i] = True
-            elif ev.get("t") == "X":
-                notes.append(f"{ev.get('phase')}[{i}]: {ev.get('type')}: {ev.get('msg')}")
-        if result.get("timeout"):
-            notes.append(f"timeout: {result['timeout']}")
-    ok = all(bool(r.get("finished")) for r in results) and all(seen) and not notes
+        if result.crashed:
+            raise InfraError(f"canonical solution of {task.task_id} crashed the sandbox: {result.crashed}")
+        for ev in result.events:
+            if isinstance(ev, Output) and 0 <= ev.i < n:
+                expected[ev.i] = ev.raw
+                times[ev.i] = ev.cpu
+                floats[ev.i] = ev.floats
+                seen[ev.i] = True
+            elif isinstance(ev, Raised):
+                notes.append(f"{ev.phase}[{ev.i}]: {ev.type}: {ev.msg}")
+        if result.timeout:
+            notes.append(f"timeout: {result.timeout}")
+    ok = all(r.finished for r in results) and all(seen) and not notes
     if not all(seen) and not notes:
         notes.append(f"no output for input {seen.index(False)}")
     return TaskOracle(expected=expected, ref_times=times, canonical_ok=ok, note="; ".join(notes), floats=floats)

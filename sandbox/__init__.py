@@ -6,6 +6,21 @@ This package never imports ``harness``. Backends are chosen by name through ``ha
 from __future__ import annotations
 
 from sandbox.errors import SandboxUnavailable
-from sandbox.pool import Backend, Limits, PoolBackend, Worker, WorkerDied
+from sandbox.pool import PoolBackend, Worker, WorkerDied
+from sandbox.protocol import (
+    AssertsPassed,
+    Backend,
+    Event,
+    Job,
+    Limits,
+    Outcome,
+    Output,
+    Paused,
+    Raised,
+    Timeout,
+    Watch,
+    WatchFactory,
+)
 
-__all__ = ["Backend", "Limits", "PoolBackend", "SandboxUnavailable", "Worker", "WorkerDied"]
+__all__ = ["AssertsPassed", "Backend", "Event", "Job", "Limits", "Outcome", "Output", "Paused", "PoolBackend",
+           "Raised", "SandboxUnavailable", "Timeout", "Watch", "WatchFactory", "Worker", "WorkerDied"]

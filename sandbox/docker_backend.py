@@ -54,6 +54,7 @@ from typing import Any
 from sandbox import runner as _runner
 from sandbox.errors import SandboxUnavailable
 from sandbox.pool import RUNNER_PATH, Limits, MiB, PoolBackend, Worker, WorkerDied
+from sandbox.protocol import Job, Outcome
 
 IMAGE_ENV = "HARNESS_SANDBOX_IMAGE"
 DEFAULT_IMAGE = "distill-harness/sandbox:latest"
@@ -341,11 +342,11 @@ class DockerWorker(Worker):
             self.backend._remove_container(cid)
 
     # -- protocol
-    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+    def run(self, job: Job) -> Outcome:
         if not self.alive():
             raise WorkerDied("container is not running")
         assert self._sock is not None
-        meta, blobs = _runner.job_frame(job)
+        meta, blobs = job.frame()
         try:
             self._sock.settimeout(None)
             for part in _runner.pack_frame(meta, blobs):
@@ -355,8 +356,7 @@ class DockerWorker(Worker):
             raise WorkerDied(f"{self.name}: {exc}") from exc
         # A hung engine or a paused container must not hang the run: allow the runner's own
         # wall-clock cap plus a margin before declaring the container dead.
-        wall = float(job.get("wall_total") or 120.0)
-        return self._read(wall * 1.25 + 60.0)
+        return Outcome.from_frame(self._read(job.wall_total * 1.25 + 60.0))
 
     def _read(self, timeout: float = START_TIMEOUT) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -380,7 +380,7 @@ class DockerWorker(Worker):
                         raise WorkerDied(f"{self.name}: malformed frame") from exc
                     finally:
                         del self._out[:end]
-                    return _runner.attach_outputs(msg)
+                    return msg
             self._fill(deadline)
 
     def _fill(self, deadline: float) -> None:

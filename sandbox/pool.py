@@ -14,41 +14,18 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sandbox import runner as _runner
+from sandbox.protocol import Backend, GiB, Job, Limits, MiB, Outcome, WatchFactory
 
 RUNNER_PATH = Path(_runner.__file__).resolve()
 
+__all__ = ["RUNNER_PATH", "Backend", "GiB", "Limits", "MiB", "PoolBackend", "Worker", "WorkerDied"]
+
 if hasattr(sys, "set_int_max_str_digits"):
     sys.set_int_max_str_digits(0)  # results may hold integers of any size (HumanEval/139)
-
-GiB = 1024**3
-MiB = 1024**2
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits for one sample (applied in the child that runs candidate code)."""
-
-    memory_bytes: int = 4 * GiB  # address space, like evalplus's default
-    file_bytes: int = 64 * MiB  # largest file a sample may write
-    tmpfs_bytes: int = 256 * MiB  # size of the sample's /tmp (bubblewrap / Docker tmpfs)
-    open_files: int = 64
-    nproc: int = 64  # processes per runner (needs a non-root uid to be enforced)
-    output_bytes: int = 8192  # stdout+stderr kept per sample
-    exec_limit: float = 10.0  # CPU seconds to compile and import the program
-    assert_limit: float = 10.0  # CPU seconds for residual assert code
-    wall_factor: float = 3.0  # wall-clock backstop = wall_factor x CPU limit + 1 s
-    min_time_limit: float = 1.0  # per-test CPU limit = max(min_time_limit, factor x t_ref)
-    time_limit_factor: float = 4.0
-    max_total: float = 60.0  # evalplus's per-run cap (base and plus each), wall seconds
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 class WorkerDied(Exception):
     """The runner process went away (killed by its candidate, out of memory, ...)."""
@@ -102,18 +79,18 @@ class Worker:
             raise WorkerDied(str(exc)) from exc
         if msg is None:
             raise WorkerDied("runner closed its channel")
-        return _runner.attach_outputs(msg)
+        return msg  # type: ignore[no-any-return]
 
-    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+    def run(self, job: Job) -> Outcome:
         if self.proc is None or self.proc.poll() is not None:
             raise WorkerDied("runner is not running")
         assert self.proc.stdin is not None
         try:
-            meta, blobs = _runner.job_frame(job)
+            meta, blobs = job.frame()
             _runner.write_frame(self.proc.stdin.fileno(), meta, blobs)
         except OSError as exc:
             raise WorkerDied(str(exc)) from exc
-        return self._read()
+        return Outcome.from_frame(self._read())
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -144,21 +121,7 @@ class Worker:
             self.proc = None
 
 
-class Backend(Protocol):
-    """What the harness needs from a sandbox backend."""
-
-    name: str
-    jobs: int
-    limits: Limits
-
-    def describe(self) -> dict[str, Any]: ...
-
-    def run(self, jobs: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]: ...
-
-    def close(self) -> None: ...
-
-
-class PoolBackend:
+class PoolBackend(Backend):
     """A pool of long-lived runners; subclasses say how to start one (``make_worker``)."""
 
     name = "pool"
@@ -175,19 +138,16 @@ class PoolBackend:
     def make_worker(self, index: int) -> Worker:
         raise NotImplementedError
 
-    def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "jobs": self.jobs, "limits": self.limits.to_dict()}
-
     # -- machinery
     def _start_worker(self, index: int) -> Worker:
         worker = self.make_worker(index)
         worker.start()
         return worker
 
-    def run(self, jobs: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        """Run jobs on the pool; yields ``(job, raw_result)`` as they finish (any order)."""
-        todo: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        done: queue.Queue[tuple[dict[str, Any], dict[str, Any]] | BaseException] = queue.Queue()
+    def run(self, jobs: Iterable[Job], watch: WatchFactory | None = None) -> Iterator[tuple[Job, Outcome]]:
+        """Run jobs on the pool; yields ``(job, outcome)`` as they finish (any order)."""
+        todo: queue.Queue[Job | None] = queue.Queue()
+        done: queue.Queue[tuple[Job, Outcome] | BaseException] = queue.Queue()
         stop = threading.Event()
         jobs_list = list(jobs)
         for job in jobs_list:
@@ -237,7 +197,7 @@ class PoolBackend:
             for t in threads:
                 t.join(timeout=5)
 
-    def _run_with_retries(self, index: int, job: dict[str, Any], holder: dict[str, Worker | None]) -> dict[str, Any]:
+    def _run_with_retries(self, index: int, job: Job, holder: dict[str, Worker | None]) -> Outcome:
         reasons: list[str] = []
         for attempt in range(self.max_attempts):
             worker = holder["w"]
@@ -253,9 +213,9 @@ class PoolBackend:
                 with self._lock:
                     self._workers.append(worker)
             try:
-                result = worker.run(job)
-                result["attempts"] = attempt + 1
-                return result
+                outcome = worker.run(job)
+                outcome.attempts = attempt + 1
+                return outcome
             except WorkerDied as exc:
                 reasons.append(str(exc))
                 worker.close()
@@ -265,24 +225,12 @@ class PoolBackend:
                         self._workers.remove(worker)
                 self.replaced += 1
                 time.sleep(0.05 * (attempt + 1))
-        return {
-            "t": "result",
-            "events": [],
-            "finished": False,
-            "timeout": None,
-            "protocol_error": None,
-            "crashed": f"the sample killed its sandbox runner {self.max_attempts} times ({reasons[-1] if reasons else 'unknown'})",
-            "output": "",
-            "attempts": self.max_attempts,
-        }
+        return Outcome.runner_crashed(
+            f"the sample killed its sandbox runner {self.max_attempts} times ({reasons[-1] if reasons else 'unknown'})",
+            self.max_attempts)
 
     def close(self) -> None:
         for w in list(self._workers):
             w.close()
         self._workers.clear()
 
-    def __enter__(self) -> PoolBackend:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -37,7 +37,8 @@ from harness.metamorphic.metrics import (
 from harness.metamorphic.teacher_forced import TokenStats, pooled
 from harness.metamorphic.validity import valid_transforms, validate
 from harness.registry import make_backend
-from sandbox import Backend
+from sandbox import Backend, Job, Output, Raised
+from sandbox.protocol import UNJUDGED_TEST_LIMIT
 
 ROLES = ("teacher", "student")
 #: Directory (under ``<role>/<dataset>/metamorphic/``) of the runs on untransformed partial
@@ -57,27 +58,21 @@ def sandbox_run_outputs(dataset: Dataset, backend: Backend) -> Any:
         jobs = []
         for i, (task_id, program, entry_point) in enumerate(programs):
             task = dataset.tasks[task_id]
-            n = len(all_inputs(task))
-            jobs.append({
-                "op": "run", "id": i, "code": program, "setup": task.setup_code, "entry_point": entry_point,
-                "inputs_json": encoded_inputs(dataset, task), "n_inputs": n, "limits": [20.0] * n, "default_limit": 20.0,
-                "fast": False, "wall_total": 600.0, "cpu_total": 600.0,
-                "memory_bytes": backend.limits.memory_bytes, "nproc": backend.limits.nproc,
-            })
+            jobs.append(Job.recording(i, program, entry_point, encoded_inputs(dataset, task), len(all_inputs(task)),
+                                      backend.limits, setup=task.setup_code, per_test=UNJUDGED_TEST_LIMIT))
         out: list[list[Any] | None] = [None] * len(programs)
         for job, result in backend.run(jobs):
-            n = int(job["n_inputs"])
+            n = job.n_inputs
             values: list[Any] = [None] * n
             seen = 0
-            for ev in result.get("events", []):
-                i = ev.get("i")
-                if ev.get("t") == "R" and isinstance(i, int) and 0 <= i < n:
-                    values[i] = bytes(ev.get("raw", b"")).decode("utf-8", "replace")
+            for ev in result.events:
+                if isinstance(ev, Output) and 0 <= ev.i < n:
+                    values[ev.i] = ev.raw.decode("utf-8", "replace")
                     seen += 1
-                elif ev.get("t") == "X" and ev.get("phase") == "call" and isinstance(i, int) and 0 <= i < n:
-                    values[i] = f"raise {ev.get('type')}"
+                elif isinstance(ev, Raised) and ev.phase == "call" and ev.i is not None and 0 <= ev.i < n:
+                    values[ev.i] = f"raise {ev.type}"
                     seen += 1
-            out[job["id"]] = values if seen == n else None
+            out[job.id] = values if seen == n else None
         return out
 
     return run

@@ -8,6 +8,7 @@ import pytest
 
 from harness import expected as E
 from harness.datasets import load_dataset
+from sandbox import Job
 from sandbox.local import LocalBackend
 
 CASES = [
@@ -26,13 +27,13 @@ def test_sliced_reference_equals_one_whole_run(data_dir, tmp_path, monkeypatch, 
         monkeypatch.setenv(E.CACHE_ENV, str(tmp_path / "sliced"))
         monkeypatch.setattr(E, "FIRST_SLICE_CPU", 0.0)  # every task pauses after its first test
         monkeypatch.setattr(E, "SLICE_CPU", (0.0, 0.003))  # ... and continues in many slices
-        jobs_seen: list[dict] = []
+        jobs_seen: list[Job] = []
         run = backend.run
 
-        def spy(jobs):
+        def spy(jobs, watch=None):
             jobs = list(jobs)
             jobs_seen.extend(jobs)
-            return run(jobs)
+            return run(jobs, watch)
 
         monkeypatch.setattr(backend, "run", spy)
         sliced = E.compute_expected(ds, backend)
@@ -41,12 +42,12 @@ def test_sliced_reference_equals_one_whole_run(data_dir, tmp_path, monkeypatch, 
         assert w.canonical_ok and s.canonical_ok, (w.note, s.note)
         assert s.expected == w.expected and s.floats == w.floats
         assert len(s.ref_times) == len(w.ref_times)
-        slices = [j for j in jobs_seen if j["id"] == tid and "cpu_budget" not in j]
+        slices = [j for j in jobs_seen if j.id == tid and j.cpu_budget is None]
         n = len(E.all_inputs(ds.tasks[tid]))
         if n > 1:
             assert len(slices) >= 2, tid  # really sliced
         # the slices tile the inputs after the first slice, and only the last runs the residual asserts
-        spans = sorted((j["first"], j["last"]) for j in slices)
+        spans = sorted((j.first, j.last) for j in slices)
         assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
-        assert [bool(j["asserts"]) for j in sorted(slices, key=lambda j: j["first"])][:-1] == [False] * (len(slices) - 1)
+        assert [bool(j.asserts) for j in sorted(slices, key=lambda j: j.first)][:-1] == [False] * (len(slices) - 1)
     assert E.compute_expected(ds, LocalBackend(jobs=1)) == sliced  # from the cache file, nothing runs

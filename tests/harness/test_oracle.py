@@ -14,6 +14,7 @@ from harness.datasets import CallTest, Task
 from harness.execute import judge
 from harness.expected import TaskOracle
 from harness.oracle import EvalplusComparator, is_floats
+from sandbox import Outcome, Output
 from sandbox.runner import decode, encode
 
 LONG = [0.1 * i for i in range(300)]  # packed as doubles on the wire
@@ -46,7 +47,7 @@ def test_fast_path_agrees_with_evalplus_semantics(pairs, family):
     task = _task(len(pairs), family)
     oracle = TaskOracle(expected=[_wire(e) for e in exps], ref_times=[0.0] * len(exps), canonical_ok=True,
                         floats=[is_floats(e) for e in exps])
-    result = {"events": [{"t": "R", "i": i, "raw": _wire(o)} for i, o in enumerate(outs)], "finished": True}
+    result = Outcome([Output(i, 0.0, False, _wire(o)) for i, o in enumerate(outs)], finished=True)
     row = judge(task, oracle, result, has_plus=True)
 
     reference = EvalplusComparator(family, "f", 0.0)  # decoded values, no fast path
@@ -61,7 +62,7 @@ def test_identical_nan_is_a_failure_like_evalplus():
     task = _task(1, "humaneval")
     nan = _wire([float("nan")])
     oracle = TaskOracle(expected=[nan], ref_times=[0.0], canonical_ok=True, floats=[True])
-    row = judge(task, oracle, {"events": [{"t": "R", "i": 0, "raw": nan}], "finished": True}, has_plus=True)
+    row = judge(task, oracle, Outcome([Output(0, 0.0, False, nan)], finished=True), has_plus=True)
     assert row["passed"] is False and row["error_type"] == "AssertionError"
 
 
@@ -69,7 +70,7 @@ def test_forged_output_bytes_fail_without_crashing():
     task = _task(3, "humaneval")
     oracle = TaskOracle(expected=[_wire(1)] * 3, ref_times=[0.0] * 3, canonical_ok=True, floats=[False] * 3)
     for raw in (b"{not json", b'{"$t": 5}', b"[" * 5000 + b"]" * 5000, b'{"$df": [[99], "AAAA"]}'):
-        result = {"events": [{"t": "R", "i": 0, "raw": raw}], "finished": True}
+        result = Outcome([Output(0, 0.0, False, raw)], finished=True)
         row = judge(task, oracle, result, has_plus=True)
         assert row["passed"] is False and row["failed_input_index"] == 0
 
@@ -80,7 +81,7 @@ def test_special_oracles_compare_decoded_values():
                 solution_is_full=True, base_tests=(CallTest([[-6, 11, -6, 1]], None, "canonical"),), plus_tests=(),
                 extra={"family": "humaneval"})
     oracle = TaskOracle(expected=[_wire(1.0)], ref_times=[0.0], canonical_ok=True, floats=[True])
-    other_root = {"events": [{"t": "R", "i": 0, "raw": _wire(3.0)}], "finished": True}
+    other_root = Outcome([Output(0, 0.0, False, _wire(3.0))], finished=True)
     assert judge(task, oracle, other_root, has_plus=True)["passed"] is True
 
 
@@ -90,9 +91,9 @@ def test_identical_float_expectation_still_tightens_atol():
     exps = [[1.0, 2.0], (1, 2)]
     oracle = TaskOracle(expected=[_wire(e) for e in exps], ref_times=[0.0, 0.0], canonical_ok=True,
                         floats=[True, False])
-    events = [{"t": "R", "i": 0, "raw": _wire([1.0, 2.0])}, {"t": "R", "i": 1, "raw": _wire((1, 2.0000001))}]
-    assert judge(task, oracle, {"events": events, "finished": True}, has_plus=True)["passed"] is True
+    events = [Output(0, 0.0, False, _wire([1.0, 2.0])), Output(1, 0.0, False, _wire((1, 2.0000001)))]
+    assert judge(task, oracle, Outcome(list(events), finished=True), has_plus=True)["passed"] is True
     fresh = _task(1, "humaneval")
     alone = TaskOracle(expected=[_wire((1, 2))], ref_times=[0.0], canonical_ok=True, floats=[False])
-    assert judge(fresh, alone, {"events": events[1:2] and [{**events[1], "i": 0}], "finished": True},
+    assert judge(fresh, alone, Outcome([Output(0, 0.0, False, events[1].raw)], finished=True),
                  has_plus=True)["passed"] is False

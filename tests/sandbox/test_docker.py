@@ -121,17 +121,17 @@ def _strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _probe(backend: Any, body: str, pre: str = "") -> Any:
     """Run ``f()`` with the given body in a container; returns its decoded result or exception."""
-    from sandbox.runner import output_value
+    from sandbox import Job, Output, Raised
 
     code = textwrap.dedent(pre) + "def f():\n" + textwrap.indent(textwrap.dedent(body), "    ")
-    job = {"op": "run", "id": 0, "code": code, "entry_point": "f", "inputs": [[]], "limits": [20.0],
-           "default_limit": 20.0, "wall_total": 120.0, "cpu_total": 60.0}
+    job = Job(id=0, code=code, entry_point="f", inputs_json=b"[[]]", n_inputs=1, limits=[20.0],
+              default_limit=20.0, wall_total=120.0, cpu_total=60.0)
     [(_, result)] = list(backend.run([job]))
-    for ev in result["events"]:
-        if ev.get("t") == "R":
-            return output_value(ev)
-        if ev.get("t") == "X":
-            return f"raised {ev['type']}: {ev['msg']}"
+    for ev in result.events:
+        if isinstance(ev, Output):
+            return ev.value()
+        if isinstance(ev, Raised):
+            return f"raised {ev.type}: {ev.msg}"
     raise AssertionError(f"no result: {result}")
 
 
@@ -202,14 +202,15 @@ def test_container_is_locked_down(backend):
 
 def test_frame_with_detach_key_bytes(backend):
     """A frame length of 0x1011 puts ctrl-p ctrl-q on stdin: without a tty it must not detach."""
-    from sandbox.runner import job_frame, output_value, pack_frame
+    from sandbox import Job, Output
+    from sandbox.runner import pack_frame
 
-    job = {"op": "run", "id": 0, "code": "def f():\n    return 1\n#", "entry_point": "f", "inputs": [[]],
-           "limits": [5.0]}
-    job["code"] += "#" * (0x1011 - len(pack_frame(*job_frame(job))[0]) + 8)
-    assert pack_frame(*job_frame(job))[0][:4] == b"\x00\x00\x10\x11"  # JSON length in the header
+    job = Job(id=0, code="def f():\n    return 1\n#", entry_point="f", inputs_json=b"[[]]", n_inputs=1,
+              limits=[5.0])
+    job.code += "#" * (0x1011 - len(pack_frame(*job.frame())[0]) + 8)
+    assert pack_frame(*job.frame())[0][:4] == b"\x00\x00\x10\x11"  # JSON length in the header
     [(_, result)] = list(backend.run([job]))
-    assert result["finished"] and output_value(result["events"][0]) == 1
+    assert result.finished and isinstance(result.events[0], Output) and result.events[0].value() == 1
 
 
 # ----------------------------------------------------------------------------- isolation
