@@ -163,7 +163,8 @@ def make_step(
     """A closure running one full training step (forward, backward, optimizer, beta)."""
     import torch
 
-    from harness.train.trainer import BetaController, LossComputer, resolve_method
+    from harness.train.methods import resolve_method
+    from harness.train.trainer import BetaController, LossComputer
 
     spec = resolve_method(method)
     controller = BetaController(spec, seed=0)

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from harness.errors import UsageError
+
+if TYPE_CHECKING:
+    from harness.generation.templates import Template
+    from harness.metamorphic.base import Relation
+    from harness.taxonomy import Rule
+    from harness.train.methods import MethodSpec
 
 T = TypeVar("T")
 
@@ -19,10 +25,20 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Name -> object, resolved lazily; ``kind`` names the thing in error messages."""
 
-    def __init__(self, kind: str, entries: dict[str, str | T] | None = None) -> None:
+    def __init__(
+        self, kind: str, entries: dict[str, str | T] | None = None, *, source: str | None = None
+    ) -> None:
         self.kind = kind
         self._entries: dict[str, str | T] = dict(entries or {})
         self._help: dict[str, str] = {}
+        #: A module whose import registers the entries (decorators next to the objects);
+        #: imported on the first read, so declaring the registry here costs nothing.
+        self._source = source
+
+    def _load(self) -> None:
+        if self._source is not None:
+            source, self._source = self._source, None
+            importlib.import_module(source)
 
     def register(self, name: str, target: str | T | None = None, *, help: str = "") -> Any:
         """Add ``name``; without ``target`` it is a decorator for a class or function."""
@@ -41,7 +57,13 @@ class Registry(Generic[T]):
             self._help[name] = help
         return target
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a plug-in or a test taking back what it added)."""
+        self._entries.pop(name, None)
+        self._help.pop(name, None)
+
     def get(self, name: str) -> T:
+        self._load()
         if name not in self._entries:
             raise UsageError(f"unknown {self.kind} {name!r}; available: {', '.join(self._entries)}")
         target = self._entries[name]
@@ -52,10 +74,21 @@ class Registry(Generic[T]):
             return obj  # type: ignore[no-any-return]
         return target
 
+    __getitem__ = get
+
     def names(self) -> list[str]:
+        self._load()
         return list(self._entries)
 
+    def values(self) -> list[T]:
+        """Every entry, resolved, in registration order."""
+        return [self.get(name) for name in self.names()]
+
+    def items(self) -> list[tuple[str, T]]:
+        return [(name, self.get(name)) for name in self.names()]
+
     def help(self, name: str) -> str:
+        self._load()
         return self._help.get(name, "")
 
     def choices_help(self) -> str:
@@ -64,12 +97,14 @@ class Registry(Generic[T]):
         return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self.names())
 
     def __len__(self) -> int:
+        self._load()
         return len(self._entries)
 
     def __repr__(self) -> str:
@@ -104,10 +139,34 @@ ENGINES: Registry[Any] = Registry(
     },
 )
 
+#: Prompt templates (generate/eval ``--template``, train ``--template``): one set for generation
+#: and training, registered by ``harness.generation.templates``.
+TEMPLATES: Registry[Template] = Registry("template", source="harness.generation.templates")
+
+#: Distillation methods (train ``--method``): ``harness.train.methods.MethodSpec`` by name.
+METHODS: Registry[MethodSpec] = Registry("method", source="harness.train.methods")
+
+#: Metamorphic relations (``--metamorphic-relations``, ``transforms``): Relation instances,
+#: registered by ``@harness.metamorphic.register``.
+RELATIONS: Registry[Relation] = Registry("relation", source="harness.metamorphic")
+
+#: Taxonomy rules, in the order they are tried: ``harness.taxonomy.Rule`` by rule name.
+TAXONOMY_RULES: Registry[Rule] = Registry("taxonomy rule", source="harness.taxonomy")
+
 
 def make_backend(name: str, **options: Any) -> Any:
     """Start the sandbox backend registered as ``name``."""
     return BACKENDS.get(name)(**options)
 
 
-__all__ = ["BACKENDS", "DATASETS", "ENGINES", "Registry", "make_backend"]
+__all__ = [
+    "BACKENDS",
+    "DATASETS",
+    "ENGINES",
+    "METHODS",
+    "RELATIONS",
+    "TAXONOMY_RULES",
+    "TEMPLATES",
+    "Registry",
+    "make_backend",
+]

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from harness.registry import TAXONOMY_RULES
+
 __all__ = [
     "LABELS",
     "RULES",
@@ -579,8 +581,9 @@ class Rule:
         return (self.test.__doc__ or "").strip()
 
 
-#: The ordered rule registry. Order matters only among rules for the same exception class.
-RULES: list[Rule] = []
+#: The ordered rule registry (rule name -> Rule). Order matters only among rules for the same
+#: exception class.
+RULES = TAXONOMY_RULES
 
 
 def rule(
@@ -591,7 +594,7 @@ def rule(
         raise ValueError(f"not a taxonomy label: {label!r}")
 
     def register(fn: Callable[[Evidence], bool]) -> Callable[[Evidence], bool]:
-        RULES.append(Rule(label, on or (label.split(":", 1)[0],), fn))
+        RULES.register(fn.__name__, Rule(label, on or (label.split(":", 1)[0],), fn), help=label)
         return fn
 
     return register
@@ -861,8 +864,9 @@ def explain(
     if row.get("passed"):
         return None
     ev = Evidence(row, solution if isinstance(solution, str) else "", entry_point)
+    rules = RULES.values()
     for cls in ev.chain:
-        for r in RULES:
+        for r in rules:
             if cls in r.on and r.test(ev):
                 return r.label, r
     return f"{ev.error_type}:other", None

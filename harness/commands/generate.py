@@ -13,8 +13,7 @@ import os
 from typing import Any
 
 from harness.generation.config import DTYPES, GenerationConfig
-from harness.generation.templates import TEMPLATES
-from harness.registry import DATASETS
+from harness.registry import DATASETS, TEMPLATES
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

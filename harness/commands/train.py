@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-METHOD_HELP = (
-    "sft | seqkd | kd (beta=0) | rkd (beta=1) | akd (= m3, adaptive beta) | fixed:<beta> | "
-    "m1 (beta on +loss) | m2 (no per-epoch beta reset)"
-)
+from harness.generation.templates import training_templates
+from harness.registry import METHODS
+
+
+def method_help() -> str:
+    """``--method``'s help, from the methods registry."""
+    return "; ".join(f"{name}: {METHODS.help(name)}" for name in METHODS)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -24,13 +27,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "baseline. Writes a from_pretrained checkpoint and OUT/train_log.jsonl.",
     )
     add = p.add_argument
-    add("--method", required=True, metavar="METHOD", help=METHOD_HELP)
+    add("--method", required=True, metavar="METHOD", help=method_help())
     add("--student", required=True, metavar="PATH_OR_ID", help="student checkpoint (path or hub id)")
     add("--teacher", metavar="PATH_OR_ID", help="teacher checkpoint (not needed for sft)")
     add("--data", required=True, metavar="FILE",
         help="CodeAlpaca JSON list or JSONL (instruction/input/output)")
     add("--out", required=True, metavar="DIR", help="output directory (checkpoint + train_log.jsonl)")
-    add("--template", default="alpaca", choices=["alpaca", "starcoder", "instruct-eval", "plain"],
+    add("--template", default="alpaca", choices=training_templates(),
         help="prompt template of the training records (default alpaca)")
     add("--epochs", type=float, default=3.0, metavar="E", help="passes over the data (default 3)")
     add("--max-steps", type=int, default=None, metavar="N", help="stop after N optimizer steps")

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
+from harness.registry import RELATIONS
+
 Group = Literal["strict", "soft"]
 
 
@@ -291,7 +293,8 @@ class Relation(ABC):
         return f"<Relation {self.name} ({self.group})>"
 
 
-REGISTRY: dict[str, Relation] = {}
+#: The relations by name (``harness.registry.RELATIONS``); importing the package fills it.
+REGISTRY = RELATIONS
 
 R = TypeVar("R", bound=type[Relation])
 
@@ -300,9 +303,8 @@ def register(cls: R) -> R:
     """Class decorator: instantiate the relation and add it to :data:`REGISTRY` by name."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
-    if cls.name in REGISTRY:
-        raise ValueError(f"relation {cls.name!r} registered twice")
-    REGISTRY[cls.name] = cls()
+    first_line = " ".join((cls.__doc__ or "").split()).split(". ")[0]
+    REGISTRY.register(cls.name, cls(), help=first_line)
     return cls
 
 
@@ -310,18 +312,12 @@ def get_relations(
     names: Iterable[str] | None = None, group: Group | None = None
 ) -> list[Relation]:
     """Relations by name (all registered ones, strict first, when ``names`` is None),
-    optionally of one group.
-
-    Raises KeyError naming the unknown relation.
+    optionally of one group; an unknown name is the registry's UsageError (exit 2).
     """
     if names is None:  # strict relations first, each group in registration order
         chosen = sorted(REGISTRY.values(), key=lambda r: r.group != "strict")
     else:
-        chosen = []
-        for name in names:
-            if name not in REGISTRY:
-                raise KeyError(name)
-            chosen.append(REGISTRY[name])
+        chosen = [REGISTRY.get(name) for name in names]
     return [r for r in chosen if group is None or r.group == group]
 
 

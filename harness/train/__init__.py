@@ -140,15 +140,15 @@ def train(config: TrainConfig) -> TrainResult:
     """Run one training job; writes a ``from_pretrained`` checkpoint and ``train_log.jsonl``."""
     cfg = config
     _validate(cfg)
-    from harness.train.trainer import resolve_method
+    from harness.train.methods import resolve_method
 
     spec = resolve_method(cfg.method)  # unknown method: UsageError before anything heavy
     if spec.needs_teacher and not cfg.teacher:
         raise UsageError(f"--teacher is required for --method {spec.name}")
-    from harness.train.data import TEMPLATES, load_records
+    from harness.generation.templates import get_training_template
+    from harness.train.data import load_records
 
-    if cfg.template not in TEMPLATES:
-        raise UsageError(f"unknown template {cfg.template!r} (choose from {', '.join(TEMPLATES)})")
+    get_training_template(cfg.template)
     records = load_records(cfg.data, cfg.limit)
 
     import torch

@@ -1,4 +1,4 @@
-"""Training data: CodeAlpaca records, prompt templates and tokenisation with response-only labels.
+"""Training data: CodeAlpaca records, their prompts and tokenisation with response-only labels.
 
 The loss is taken only on response tokens (and the closing EOS), so prompt tokens get label -100.
 Prompt and response are tokenised separately and concatenated: the prompt/response boundary is
@@ -10,7 +10,7 @@ count).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,59 +29,11 @@ class Record:
     output: str
 
 
-def _alpaca(rec: Record) -> str:
-    """Stanford-Alpaca template, verbatim (the response follows ``### Response:`` directly)."""
-    if rec.input:
-        return (
-            "Below is an instruction that describes a task, paired with an input that provides "
-            "further context. Write a response that appropriately completes the request.\n\n"
-            f"### Instruction:\n{rec.instruction}\n\n### Input:\n{rec.input}\n\n### Response:"
-        )
-    return (
-        "Below is an instruction that describes a task. Write a response that appropriately "
-        f"completes the request.\n\n### Instruction:\n{rec.instruction}\n\n### Response:"
-    )
-
-
-def _task_text(rec: Record) -> str:
-    return f"{rec.instruction}\n{rec.input}" if rec.input else rec.instruction
-
-
-def _starcoder(rec: Record) -> str:
-    """StarCoder's FIM-style prompt, as instruct-eval prompts StarCoder models (and the paper)."""
-    return f"<fim_prefix>{_task_text(rec)}<fim_suffix><fim_middle>"
-
-
-def _instruct_eval(rec: Record) -> str:
-    """instruct-eval's generic HumanEval prompt prefix for non-StarCoder models."""
-    return (
-        "Please complete the following Python code without providing any additional tasks such "
-        f"as testing or explanations\n{_task_text(rec)}"
-    )
-
-
-def _plain(rec: Record) -> str:
-    """No template: the instruction is the prompt a base model continues (HumanEval-style)."""
-    return _task_text(rec)
-
-
-TEMPLATES: dict[str, Callable[[Record], str]] = {
-    "plain": _plain,
-    "alpaca": _alpaca,
-    "starcoder": _starcoder,
-    "instruct-eval": _instruct_eval,
-}
-
-
 def render_prompt(record: Record, template: str) -> str:
-    """The prompt text of ``record`` under the named template."""
-    try:
-        fn = TEMPLATES[template]
-    except KeyError:
-        raise UsageError(
-            f"unknown template {template!r} (choose from {', '.join(TEMPLATES)})"
-        ) from None
-    return fn(record)
+    """The prompt text of ``record`` under the named template (the templates generation uses)."""
+    from harness.generation.templates import get_training_template
+
+    return get_training_template(template).render_training(record.instruction, record.input)
 
 
 def _parse_rows(path: Path) -> list[Any]:

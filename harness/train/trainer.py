@@ -1,4 +1,4 @@
-"""The distillation Trainer (a ``transformers.Trainer`` subclass), beta controller and methods.
+"""The distillation Trainer (a ``transformers.Trainer`` subclass) and the beta controller.
 
 Subclassing Trainer (rather than a hand-written loop) keeps accelerate, DDP, DeepSpeed and FSDP
 working unchanged; only ``compute_loss`` and logging are overridden. beta is not a student
@@ -17,7 +17,6 @@ import random
 import resource
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,72 +28,9 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from harness.errors import UsageError
 from harness.train.data import IGNORE_INDEX
 from harness.train.losses import beta_regulariser, distill_loss
+from harness.train.methods import MethodSpec
 
 BETA_STATE_NAME = "beta_state.pt"
-
-
-# --------------------------------------------------------------------------------------------
-# Methods registry
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """How a method trains: which loss, whether a teacher is needed, and how beta behaves.
-
-    ``beta`` is a fixed value, or None for a learned beta updated on
-    ``loss_beta = beta_sign * loss + reg(beta)``; ``reset_each_epoch`` re-draws beta from the
-    initial choices and resets its optimizer at the start of each epoch.
-    """
-
-    name: str
-    loss: str  # "ce" (cross-entropy on response tokens) or "distill" (KL / RKL mix)
-    needs_teacher: bool
-    description: str
-    seqkd: bool = False
-    beta: float | None = None
-    beta_sign: float = -1.0
-    reset_each_epoch: bool = True
-
-    @property
-    def learned_beta(self) -> bool:
-        return self.loss == "distill" and self.beta is None
-
-
-METHODS: dict[str, MethodSpec] = {
-    "sft": MethodSpec("sft", "ce", False, "cross-entropy on the data's responses"),
-    "seqkd": MethodSpec(
-        "seqkd", "ce", True, "cross-entropy on the teacher's greedy responses", seqkd=True
-    ),
-    "kd": MethodSpec("kd", "distill", True, "forward KL (beta = 0)", beta=0.0),
-    "rkd": MethodSpec("rkd", "distill", True, "reverse KL (beta = 1)", beta=1.0),
-    "akd": MethodSpec("akd", "distill", True, "adaptive beta: -loss + reg, reset every epoch"),
-    "m3": MethodSpec("m3", "distill", True, "= akd"),
-    "m1": MethodSpec(
-        "m1", "distill", True, "ablation: +loss + reg (no negative loss)", beta_sign=1.0
-    ),
-    "m2": MethodSpec(
-        "m2", "distill", True, "ablation: no per-epoch reset of beta", reset_each_epoch=False
-    ),
-}
-
-
-def resolve_method(name: str) -> MethodSpec:
-    """The spec of a method name, including ``fixed:<beta>``; UsageError when unknown."""
-    key = name.strip().lower()
-    if key.startswith("fixed:"):
-        raw = key.split(":", 1)[1]
-        try:
-            value = float(raw)
-        except ValueError:
-            raise UsageError(f"--method {name!r}: beta must be a number in [0, 1]") from None
-        if not 0.0 <= value <= 1.0 or math.isnan(value):
-            raise UsageError(f"--method {name!r}: beta must be in [0, 1]")
-        return MethodSpec(key, "distill", True, f"fixed beta = {value}", beta=value)
-    if key not in METHODS:
-        known = ", ".join([*METHODS, "fixed:<beta>"])
-        raise UsageError(f"unknown method {name!r} (choose from {known})")
-    return METHODS[key]
 
 
 # --------------------------------------------------------------------------------------------

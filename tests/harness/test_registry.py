@@ -57,3 +57,26 @@ def test_help_imports_no_heavy_module() -> None:
             "print(heavy); sys.exit(bool(heavy))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_train_and_generate_options_come_from_the_registries() -> None:
+    from harness.generation.templates import training_templates
+    from harness.registry import METHODS, TEMPLATES
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    train = {a.dest: a for a in sub.choices["train"]._actions}
+    assert list(train["template"].choices) == training_templates()
+    assert set(training_templates()) < set(TEMPLATES)  # chat needs a tokenizer's chat template
+    assert all(f"{name}: {METHODS.help(name)}" in train["method"].help for name in METHODS)
+    generate = {a.dest: a for a in sub.choices["generate"]._actions}
+    assert all(name in generate["template"].help for name in TEMPLATES)
+
+
+def test_source_module_fills_a_registry_on_first_read() -> None:
+    code = ("import sys; from harness.registry import RELATIONS, TAXONOMY_RULES; "
+            "assert 'harness.metamorphic' not in sys.modules; "
+            "assert 'param_rename' in RELATIONS and 'harness.metamorphic' in sys.modules; "
+            "assert len(TAXONOMY_RULES) > 10")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -19,6 +19,7 @@ HE_PROMPT = (
 def test_registry_names() -> None:
     assert set(TEMPLATES) == {"plain", "starcoder", "instruct-eval", "alpaca", "chat"}
     assert all(name == t.name for name, t in TEMPLATES.items())
+    assert all(TEMPLATES.help(name) == t.description for name, t in TEMPLATES.items())
 
 
 def test_unknown_template_is_usage_error() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from harness.errors import UsageError
 from harness.metamorphic import (
     REGISTRY,
     NotApplicable,
@@ -67,7 +68,7 @@ def test_register_rejects_duplicates_and_unknown_names() -> None:
 
     with pytest.raises(ValueError):
         register(Dup)
-    with pytest.raises(KeyError):
+    with pytest.raises(UsageError, match="unknown relation 'no_such_relation'; available: "):
         get_relations(["no_such_relation"])
 
 

@@ -38,7 +38,8 @@ def test_bench_losses_agree() -> None:
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    from harness.train.trainer import LossComputer, resolve_method
+    from harness.train.methods import resolve_method
+    from harness.train.trainer import LossComputer
 
     args = mod.parse_args(["--device", "cpu", "--tiny", "--teacher-dtype", "fp32"])
     student, teacher = mod.build_models(args)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UsageError
+from harness.generation.templates import training_templates
 from harness.train.data import (
     IGNORE_INDEX,
-    TEMPLATES,
     Collator,
     Record,
     build_dataset,
@@ -39,9 +39,55 @@ def test_alpaca_template_is_stanford_alpaca() -> None:
     star = render_prompt(Record("Sum.", "", "3"), "starcoder")
     assert star == "<fim_prefix>Sum.<fim_suffix><fim_middle>"
     assert "Sum." in render_prompt(Record("Sum.", "", "3"), "instruct-eval")
-    assert set(TEMPLATES) == {"alpaca", "starcoder", "instruct-eval", "plain"}
-    with pytest.raises(UsageError):
+    assert set(training_templates()) == {"alpaca", "starcoder", "instruct-eval", "plain"}
+    with pytest.raises(UsageError, match="unknown template 'nope'; available: "):
         render_prompt(Record("a", "", "b"), "nope")
+    with pytest.raises(UsageError, match="template 'chat' cannot render training records"):
+        render_prompt(Record("a", "", "b"), "chat")
+
+
+# The training prompts as harness.train.data wrote them before the templates were merged with
+# generation's (its own _alpaca, _starcoder, _instruct_eval and _plain), verbatim.
+_ALPACA_IN = (
+    "Below is an instruction that describes a task, paired with an input that provides "
+    "further context. Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{i}\n\n### Input:\n{x}\n\n### Response:"
+)
+_ALPACA = (
+    "Below is an instruction that describes a task. Write a response that appropriately "
+    "completes the request.\n\n### Instruction:\n{i}\n\n### Response:"
+)
+_INSTRUCT_EVAL = (
+    "Please complete the following Python code without providing any additional tasks such "
+    "as testing or explanations\n{t}"
+)
+
+
+def _old_prompt(template: str, instruction: str, inp: str) -> str:
+    task = f"{instruction}\n{inp}" if inp else instruction
+    if template == "alpaca":
+        return (_ALPACA_IN if inp else _ALPACA).format(i=instruction, x=inp)
+    if template == "starcoder":
+        return f"<fim_prefix>{task}<fim_suffix><fim_middle>"
+    if template == "instruct-eval":
+        return _INSTRUCT_EVAL.format(t=task)
+    return task
+
+
+@pytest.mark.parametrize("template", ["alpaca", "starcoder", "instruct-eval", "plain"])
+@pytest.mark.parametrize(
+    ("instruction", "inp"),
+    [
+        ("Sum.", ""),
+        ("Sum.", "1 2"),
+        ("  Write a function {x}.\n", "  def f(a):\n    pass\n"),
+        ("Ünïcode ### Response:", "\n"),
+    ],
+)
+def test_training_prompts_are_byte_identical(template: str, instruction: str, inp: str) -> None:
+    """One template set for generation and training; training prompts did not change."""
+    got = render_prompt(Record(instruction, inp, "out"), template)
+    assert got == _old_prompt(template, instruction, inp)
 
 
 def test_labels_cover_only_response_and_eos() -> None:

@@ -44,7 +44,8 @@ def test_fused_loss_bf16_on_cuda_matches_float64() -> None:
 
 
 def test_loss_computer_under_autocast_matches_naive() -> None:
-    from harness.train.trainer import LossComputer, resolve_method
+    from harness.train.methods import resolve_method
+    from harness.train.trainer import LossComputer
 
     mod = _bench()
     args = mod.parse_args(["--device", "cuda", "--tiny", "--student-dtype", "fp32"])

@@ -7,7 +7,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from harness.errors import UsageError  # noqa: E402
-from harness.train.trainer import METHODS, BetaController, resolve_method  # noqa: E402
+from harness.registry import METHODS  # noqa: E402
+from harness.train.methods import resolve_method  # noqa: E402
+from harness.train.trainer import BetaController  # noqa: E402
 
 
 def test_registry() -> None:
