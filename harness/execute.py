@@ -7,11 +7,12 @@ duplicating a sample.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from harness.errors import InfraError, UsageError
 from harness.expected import TaskOracle, compute_expected, encoded_inputs, not_none_task
 from harness.metrics import mean_pass_at_k, supported_ks
 from harness.oracle import EvalplusComparator, compare_assert, decode_raw
+from harness.progress import Mode, progress, progress_mode
 from harness.registry import make_backend
 from harness.samples import Sample, file_sha256, read_samples
 from sandbox import (
@@ -272,23 +274,26 @@ def summarize(dataset: Dataset, rows: list[dict[str, Any]]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- driver
 
 
-def _progress_enabled(flag: bool | None) -> bool:
-    if flag is not None:
-        return flag
-    return sys.stderr.isatty() and not os.environ.get("CI")
+_USER_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
 
 
-@contextlib.contextmanager
-def progress_bar(enabled: bool, total: int, description: str) -> Iterator[Callable[[], None]]:
-    if not enabled:
-        yield lambda: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _out_error(out: Path, exc: OSError, doing: str) -> UsageError | InfraError:
+    """A read-only or foreign directory is the user's to fix (exit 2); a full disk is not (exit 3)."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _USER_ERRNOS:
+        return UsageError(f"cannot write to output directory {out}: {reason}")
+    return InfraError(f"{reason.lower()} {doing} {out}")
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=True) as prog:
-        tid = prog.add_task(description, total=total)
-        yield lambda: prog.advance(tid)
+
+def prepare_out(out: Path) -> None:
+    """Create ``out`` and prove it writable before any work: one line instead of a late traceback."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _out_error(out, exc, "creating") from None
 
 
 def _state(config: ExecuteConfig, dataset: Dataset, samples_hash: str) -> dict[str, Any]:
@@ -305,10 +310,53 @@ def _load_partial(path: Path, n: int) -> dict[int, dict[str, Any]]:
             try:
                 row = json.loads(line)
             except ValueError:
-                continue  # a line cut by a kill: its sample runs again
+                continue  # a line cut by a kill or a full disk: its sample runs again
             pos = row.pop("_pos", None)
             if isinstance(pos, int) and 0 <= pos < n:
                 done[pos] = row
+    return done
+
+
+def _what_changed(previous: Any, state: dict[str, Any]) -> str:
+    if not isinstance(previous, dict):
+        return "of an unknown run"
+    if previous.get("samples_sha256") != state["samples_sha256"]:
+        return "of a different samples file"
+    if previous.get("dataset") != state["dataset"] or previous.get("dataset_hash") != state["dataset_hash"]:
+        return f"of another dataset ({previous.get('dataset')})"
+    return "run with other limits"
+
+
+def _say(message: str) -> None:
+    print(f"harness execute: {message}", file=sys.stderr, flush=True)
+
+
+def _resume(out: Path, state: dict[str, Any], n_samples: int) -> dict[int, dict[str, Any]]:
+    """What an earlier run in ``out`` already did for these samples; replaces (and says so) the
+    results of any other run."""
+    state_path = out / "execute_state.json"
+    partial_path = out / "results.partial.jsonl"
+    results_path = out / "results.jsonl"
+    done: dict[int, dict[str, Any]] = {}
+    previous: Any = None
+    if state_path.exists():
+        try:
+            previous = json.loads(state_path.read_text())
+        except ValueError:
+            previous = None
+    if previous == state:
+        if results_path.exists() and not partial_path.exists():
+            rows = [json.loads(line) for line in results_path.read_text().splitlines() if line.strip()]
+            if len(rows) == n_samples:
+                done = dict(enumerate(rows))
+        else:
+            done = _load_partial(partial_path, n_samples)
+    elif results_path.exists() or partial_path.exists():
+        _say(f"{out} held results {_what_changed(previous, state)}; replacing them")
+        partial_path.unlink(missing_ok=True)
+        results_path.unlink(missing_ok=True)
+        (out / "summary.json").unlink(missing_ok=True)
+    state_path.write_text(json.dumps(state, indent=1))
     return done
 
 
@@ -319,75 +367,80 @@ def execute_samples(config: ExecuteConfig, backend: Backend | None = None,
     ``dataset`` overrides ``config.dataset`` (metamorphic runs pass tasks with transformed
     prompts and entry points; they share the original's content hash, hence its reference outputs).
     """
+    out = Path(config.out)
+    prepare_out(out)
     if dataset is None:
         dataset = load_dataset(config.dataset, config.data_dir)
     samples = read_samples(config.samples, dataset)
-    out = Path(config.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output directory {out}: {exc.strerror}") from None
-    state = _state(config, dataset, file_sha256(Path(config.samples)))
-    state_path = out / "execute_state.json"
+    mode = progress_mode(config.progress)
     partial_path = out / "results.partial.jsonl"
     results_path = out / "results.jsonl"
+    state = _state(config, dataset, file_sha256(Path(config.samples)))
     done: dict[int, dict[str, Any]] = {}
-    if state_path.exists():
-        try:
-            previous = json.loads(state_path.read_text())
-        except ValueError:
-            previous = None
-        if previous == state:
-            if results_path.exists() and not partial_path.exists():
-                rows = [json.loads(line) for line in results_path.read_text().splitlines() if line.strip()]
-                if len(rows) == len(samples):
-                    done = dict(enumerate(rows))
-            else:
-                done = _load_partial(partial_path, len(samples))
-        else:
-            partial_path.unlink(missing_ok=True)
-    state_path.write_text(json.dumps(state, indent=1))
+    try:
+        done = _resume(out, state, len(samples))
+        todo = [s for s in samples if s.position not in done]
+        if done and todo and mode != "off":
+            _say(f"resuming: {len(done)} of {len(samples)} samples already done")
+        described = _run_todo(config, dataset, todo, done, partial_path, mode, backend) if todo else None
+        rows = [done[s.position] for s in samples]
+        tmp = results_path.with_suffix(".jsonl.tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row) + "\n")
+        os.replace(tmp, results_path)
+        partial_path.unlink(missing_ok=True)
+        summary = summarize(dataset, rows)
+        if backend is not None or described is not None:
+            summary["sandbox"] = backend.describe() if backend is not None else described
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    except KeyboardInterrupt:
+        _say(f"interrupted: {len(done)} of {len(samples)} results kept in {out}; rerun to resume")
+        raise
+    except OSError as exc:
+        if exc.errno in _USER_ERRNOS:
+            raise _out_error(out, exc, "writing") from None
+        raise InfraError(f"{(exc.strerror or str(exc)).lower()} writing {out}/results.jsonl; "
+                         f"{len(done)} results kept; rerun to resume") from None
+    return ExecuteResult(rows, summary, out)
 
-    todo = [s for s in samples if s.position not in done]
-    if todo:
-        own_backend = backend is None
+
+def _run_todo(config: ExecuteConfig, dataset: Dataset, todo: list[Sample], done: dict[int, dict[str, Any]],
+              partial_path: Path, mode: Mode, backend: Backend | None) -> dict[str, Any]:
+    """Run the samples not done yet, appending each row to the partial file as it finishes;
+    returns the sandbox's description."""
+    own_backend = backend is None
+    try:
+        if backend is None:
+            backend = make_backend(config.backend, jobs=config.jobs, limits=config.limits)
+    except SandboxUnavailable as exc:
+        raise InfraError(str(exc)) from exc
+    try:
+        # Reference outputs and times (also for assert-style datasets: their time limits).
+        needed = sorted({s.task_id for s in todo}, key=list(dataset.tasks).index)
+        with progress(mode, len(needed), f"{dataset.name}: reference run") as tick:
+            oracles = compute_expected(dataset, backend, tick, task_ids=needed)
+        # Longest first (by the canonical solution's time): no straggler at the end of the run.
+        ordered = sorted(todo, key=lambda s: -sum(oracles[s.task_id].ref_times))
+        results = run_samples(backend, dataset, oracles, ordered)
         try:
-            if backend is None:
-                backend = make_backend(config.backend, jobs=config.jobs, limits=config.limits)
-        except SandboxUnavailable as exc:
-            raise InfraError(str(exc)) from exc
-        try:
-            show = _progress_enabled(config.progress)
-            # Reference outputs and times (also for assert-style datasets: their time limits).
-            needed = sorted({s.task_id for s in todo}, key=list(dataset.tasks).index)
-            with progress_bar(show, len(needed), f"{dataset.name}: reference run") as tick:
-                oracles = compute_expected(dataset, backend, tick, task_ids=needed)
-            # Longest first (by the canonical solution's time): no straggler at the end of the run.
-            ordered = sorted(todo, key=lambda s: -sum(oracles[s.task_id].ref_times))
-            with partial_path.open("a", encoding="utf-8") as fh, progress_bar(show, len(ordered), f"{dataset.name}: executing") as tick:
-                for sample, row in run_samples(backend, dataset, oracles, ordered):
-                    done[sample.position] = row
+            with partial_path.open("a", encoding="utf-8") as fh, \
+                    progress(mode, len(ordered), f"{dataset.name}: executing") as tick:
+                for sample, row in results:
                     fh.write(json.dumps({"_pos": sample.position, **row}) + "\n")
                     fh.flush()
+                    done[sample.position] = row
                     tick()
-        except SandboxUnavailable as exc:  # the engine died mid-run: exit 3, one line
-            raise InfraError(str(exc)) from exc
-        finally:
-            if own_backend and backend is not None:
-                backend.close()
-
-    rows = [done[s.position] for s in samples]
-    tmp = results_path.with_suffix(".jsonl.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
-    os.replace(tmp, results_path)
-    partial_path.unlink(missing_ok=True)
-    summary = summarize(dataset, rows)
-    if backend is not None:
-        summary["sandbox"] = backend.describe()
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return ExecuteResult(rows, summary, out)
+        finally:  # an error or Ctrl-C here stops the runners now, before the backend is closed
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+        return backend.describe()
+    except SandboxUnavailable as exc:  # the engine died mid-run: exit 3, one line
+        raise InfraError(str(exc)) from exc
+    finally:
+        if own_backend and backend is not None:
+            backend.close()
 
 
 def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracle],

@@ -40,6 +40,8 @@ class Worker:
         self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
+        self._polite = True  # close(): ask the runner to exit first (abort() does not)
+        self._proc_lock = threading.Lock()
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -95,30 +97,36 @@ class Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def abort(self) -> None:
+        """Stop now (Ctrl-C, an error elsewhere): kill the runner without asking it to exit."""
+        self._polite = False
+        self.close()
+
     def close(self) -> None:
-        if self.proc is None:
+        with self._proc_lock:  # the pool thread and the pool's cleanup may both close a worker
+            proc, self.proc = self.proc, None
+        if proc is None:
             return
         try:
-            if self.proc.poll() is None and self.proc.stdin is not None:
+            if self._polite and proc.poll() is None and proc.stdin is not None:
                 try:
-                    _runner.write_frame(self.proc.stdin.fileno(), {"op": "exit"})
+                    _runner.write_frame(proc.stdin.fileno(), {"op": "exit"})
                 except OSError:
                     pass
                 try:
-                    self.proc.wait(timeout=2)
+                    proc.wait(timeout=2)
                 except subprocess.TimeoutExpired:
                     pass
         finally:
-            if self.proc.poll() is None:
+            if proc.poll() is None:
                 try:
-                    os.killpg(self.proc.pid, 9)
+                    os.killpg(proc.pid, 9)
                 except OSError:
-                    self.proc.kill()
-                self.proc.wait()
-            for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                    proc.kill()
+                proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
-            self.proc = None
 
 
 class PoolBackend(Backend):
@@ -133,6 +141,7 @@ class PoolBackend(Backend):
         self.replaced = 0
         self._workers: list[Worker] = []
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # set when a run is abandoned: start no more runners
 
     # -- to override
     def make_worker(self, index: int) -> Worker:
@@ -140,8 +149,13 @@ class PoolBackend(Backend):
 
     # -- machinery
     def _start_worker(self, index: int) -> Worker:
+        if self._stopping.is_set():
+            raise WorkerDied("the run was stopped")
         worker = self.make_worker(index)
         worker.start()
+        if self._stopping.is_set():  # stopped while it started
+            worker.abort()
+            raise WorkerDied("the run was stopped")
         return worker
 
     def run(self, jobs: Iterable[Job], watch: WatchFactory | None = None) -> Iterator[tuple[Job, Outcome]]:
@@ -149,6 +163,8 @@ class PoolBackend(Backend):
         todo: queue.Queue[Job | None] = queue.Queue()
         done: queue.Queue[tuple[Job, Outcome] | BaseException] = queue.Queue()
         stop = threading.Event()
+        self._stopping.clear()
+        finished = False
         jobs_list = list(jobs)
         for job in jobs_list:
             todo.put(job)
@@ -187,8 +203,15 @@ class PoolBackend(Backend):
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+            finished = True
         finally:
             stop.set()
+            if not finished:  # Ctrl-C or an error in the consumer: kill the runners, no retries
+                self._stopping.set()
+                with self._lock:
+                    aborted = list(self._workers)
+                for w in aborted:
+                    w.abort()
             # unblock threads waiting for work
             for _ in range(n_threads):
                 todo.put(None)

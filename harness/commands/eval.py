@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         metamorphic_relations=_relation_names(args.metamorphic_relations),
         gate=args.gate,
         cache_dir=args.cache_dir,
-        progress=False if args.no_progress else None,
+        progress=False if args.no_progress or args.quiet else None,
         quiet=args.quiet,
     )
     result = evaluate(config)
