@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import InfraError, UsageError
+
+if TYPE_CHECKING:
+    from harness.train.methods import MethodSpec
 
 __all__ = ["TrainConfig", "TrainResult", "train", "METHOD_NAMES"]
 
@@ -72,6 +77,35 @@ class TrainConfig:
     deepspeed: str | None = None
     training_args: dict[str, Any] = field(default_factory=dict)  # extra TrainingArguments
 
+    def __post_init__(self) -> None:
+        """Every cheap check, so a bad option fails (exit 2) before torch is even imported."""
+        checks = [
+            (self.batch_size >= 1, "--batch-size must be >= 1"),
+            (self.grad_accum >= 1, "--grad-accum must be >= 1"),
+            (self.max_length >= 2, "--max-length must be >= 2"),
+            (self.lr > 0, "--lr must be > 0"),
+            (self.epochs > 0, "--epochs must be > 0"),
+            (self.max_steps is None or self.max_steps >= 1, "--max-steps must be >= 1"),
+            (self.precision in _DTYPES, f"--precision must be one of {', '.join(_DTYPES)}"),
+            (self.device in ("auto", "cpu"), "--device must be auto or cpu"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise UsageError(msg)
+        from harness.generation.templates import get_training_template
+        from harness.train.methods import check_distill_options
+
+        spec = check_distill_options(self.method, self.temperature, tuple(self.beta_init))
+        if spec.needs_teacher and not self.teacher:
+            raise UsageError(f"--teacher is required for --method {spec.name}")
+        get_training_template(self.template)
+
+    @property
+    def spec(self) -> MethodSpec:
+        from harness.train.methods import resolve_method
+
+        return resolve_method(self.method)
+
 
 @dataclass
 class TrainResult:
@@ -117,75 +151,28 @@ def _load_tokenizer(path: str, what: str) -> Any:
     return tok
 
 
-def _validate(cfg: TrainConfig) -> None:
-    checks = [
-        (cfg.batch_size >= 1, "--batch-size must be >= 1"),
-        (cfg.grad_accum >= 1, "--grad-accum must be >= 1"),
-        (cfg.max_length >= 2, "--max-length must be >= 2"),
-        (cfg.temperature > 0, "--temperature must be > 0"),
-        (cfg.lr > 0, "--lr must be > 0"),
-        (cfg.epochs > 0, "--epochs must be > 0"),
-        (cfg.max_steps is None or cfg.max_steps >= 1, "--max-steps must be >= 1"),
-        (cfg.precision in _DTYPES, f"--precision must be one of {', '.join(_DTYPES)}"),
-        (cfg.device in ("auto", "cpu"), "--device must be auto or cpu"),
-        (all(0 <= b <= 1 for b in cfg.beta_init) and bool(cfg.beta_init),
-         "beta_init values must lie in [0, 1]"),
-    ]
-    for ok, msg in checks:
-        if not ok:
-            raise UsageError(msg)
-
-
 def train(config: TrainConfig) -> TrainResult:
-    """Run one training job; writes a ``from_pretrained`` checkpoint and ``train_log.jsonl``."""
-    cfg = config
-    _validate(cfg)
-    from harness.train.methods import resolve_method
+    """Run one training job; writes a ``from_pretrained`` checkpoint and ``train_log.jsonl``.
 
-    spec = resolve_method(cfg.method)  # unknown method: UsageError before anything heavy
-    if spec.needs_teacher and not cfg.teacher:
-        raise UsageError(f"--teacher is required for --method {spec.name}")
-    from harness.generation.templates import get_training_template
+    ``config`` was validated when it was made; the steps below load, build and run.
+    """
     from harness.train.data import load_records
 
-    get_training_template(cfg.template)
+    cfg, spec = config, config.spec
     records = load_records(cfg.data, cfg.limit)
-
-    import torch
-    import transformers
-    from transformers import TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
-
-    from harness.train.data import Collator, build_dataset
-    from harness.train.trainer import BetaController, DistillTrainer, truncate_log, world_info
-
     out = Path(cfg.out)
-    rank, _ = world_info()
     out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "train_log.jsonl"
     progress = cfg.progress if cfg.progress is not None else sys.stderr.isatty()
-    verbosity = transformers.logging.get_verbosity()
-    bars = transformers.utils.logging.is_progress_bar_enabled()
-    transformers.logging.set_verbosity_error()
-    if not progress:
-        transformers.utils.logging.disable_progress_bar()  # no weight-loading bars in logs
-    try:
-        resume_ckpt: str | None = None
-        if cfg.resume:
-            resume_ckpt = get_last_checkpoint(str(out)) if out.is_dir() else None
-            if resume_ckpt is None:
-                raise UsageError(f"--resume: no checkpoint-* directory in {out}")
-        transformers.set_seed(cfg.seed)
-        tokenizer = _load_tokenizer(cfg.student, "student")
-        teacher = None
-        if spec.needs_teacher:
-            teacher_tok = _load_tokenizer(cfg.teacher or "", "teacher")
-            if teacher_tok.get_vocab() != tokenizer.get_vocab():
-                raise UsageError(
-                    f"vocabulary mismatch: the student tokenizer has {len(tokenizer)} tokens, "
-                    f"the teacher's {len(teacher_tok)} (or they map tokens differently)"
-                )
+    with _quiet_transformers(progress):
+        import transformers
 
+        from harness.train.arguments import DistillArguments
+        from harness.train.data import build_dataset
+
+        resume_ckpt = _resume_checkpoint(cfg, out)
+        transformers.set_seed(cfg.seed)
+        tokenizer = _tokenizers(cfg, spec)
+        teacher = None
         if spec.seqkd:
             records = _seqkd_records(cfg, records, tokenizer, progress)
         elif spec.loss == "distill":
@@ -196,105 +183,121 @@ def train(config: TrainConfig) -> TrainResult:
             cfg.student, _torch_dtype(cfg.student_dtype, "--student-dtype"), "student"
         )
         dataset, dropped = build_dataset(records, tokenizer, cfg.template, cfg.max_length)
-
-        use_cpu = cfg.device == "cpu" or not torch.cuda.is_available()
-        precision = cfg.precision
-        if precision == "auto":
-            precision = "bf16" if (not use_cpu and torch.cuda.is_bf16_supported()) else "fp32"
-        save_steps = cfg.save_steps
-        targs: dict[str, Any] = dict(
-            output_dir=str(out),
-            per_device_train_batch_size=cfg.batch_size,
-            gradient_accumulation_steps=cfg.grad_accum,
-            learning_rate=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            num_train_epochs=cfg.epochs,
-            max_steps=cfg.max_steps if cfg.max_steps else -1,
-            lr_scheduler_type=cfg.lr_scheduler,
-            warmup_steps=cfg.warmup,
-            max_grad_norm=cfg.max_grad_norm,
-            optim="adamw_torch",
-            logging_strategy="steps",
-            logging_steps=cfg.logging_steps,
-            # "steps" also saves at the very end: a resumable last checkpoint, beta included.
-            save_strategy="steps",
-            save_steps=save_steps or 10**9,
-            save_total_limit=cfg.save_total_limit,
-            seed=cfg.seed,
-            data_seed=cfg.seed,
-            report_to="none",
-            disable_tqdm=not progress,
-            remove_unused_columns=False,
-            use_cpu=use_cpu,
-            bf16=precision == "bf16",
-            fp16=precision == "fp16",
-            dataloader_num_workers=0,
-            deepspeed=cfg.deepspeed,
-            ddp_find_unused_parameters=False,
-            save_only_model=False,
-        )
-        if cfg.gradient_checkpointing:
-            targs["activation_checkpointing"] = True
-        targs.update(cfg.training_args)
-        try:
-            args = TrainingArguments(**targs)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"bad training arguments: {exc}") from None
-
-        beta = BetaController(
-            spec, lr=cfg.beta_lr, lam=cfg.beta_lambda, eps=cfg.beta_eps,
-            init_choices=tuple(cfg.beta_init), seed=cfg.seed,
-        )
-        if resume_ckpt is not None:
-            has_beta = beta.load(resume_ckpt)
-            if spec.learned_beta and not has_beta:
-                raise UsageError(f"--resume: {resume_ckpt} holds no beta state for {spec.name}")
-            step = json.loads((Path(resume_ckpt) / "trainer_state.json").read_text())[
-                "global_step"
-            ]
-            if rank == 0:
-                truncate_log(log_path, int(step))
-            truncate_log(out / f"beta_trace.rank{rank}.jsonl", int(step))
-        else:  # a fresh run starts fresh logs
-            if rank == 0:
-                log_path.unlink(missing_ok=True)
-            (out / f"beta_trace.rank{rank}.jsonl").unlink(missing_ok=True)
-
-        trainer = DistillTrainer(
-            model=student,
-            args=args,
-            data_collator=Collator(int(tokenizer.pad_token_id)),
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            method=spec,
-            beta=beta,
-            teacher=teacher,
-            temperature=cfg.temperature,
-            chunk_size=cfg.chunk_size,
-            log_path=log_path,
-        )
-        try:
-            output = trainer.train(resume_from_checkpoint=resume_ckpt)
-        except torch.cuda.OutOfMemoryError as exc:
-            raise InfraError(f"out of GPU memory: {str(exc).splitlines()[0]}") from None
-        trainer.save_model(str(out))
-        if trainer.is_world_process_zero():
-            tokenizer.save_pretrained(str(out))
-            meta = {**asdict(cfg), "resolved_method": spec.name, "dropped_records": dropped,
-                    "global_step": trainer.state.global_step, "final_beta": beta.value}
-            (out / "train_config.json").write_text(json.dumps(meta, indent=2, default=str))
+        args = DistillArguments.from_config(cfg, progress)
+        trainer = _trainer(args, student, teacher, tokenizer, dataset, resume_ckpt)
+        output = _fit(trainer, resume_ckpt)
+        _save(trainer, tokenizer, cfg, dropped)
         return TrainResult(
             out_dir=out,
-            log_path=log_path,
+            log_path=trainer.log_path or out / "train_log.jsonl",
             global_step=trainer.state.global_step,
-            beta=beta.value if spec.loss == "distill" else None,
+            beta=trainer.beta.value if spec.loss == "distill" else None,
             train_loss=output.training_loss,
             metrics=dict(output.metrics),
         )
+
+
+@contextmanager
+def _quiet_transformers(progress: bool) -> Iterator[None]:
+    """transformers' warnings off, and its progress bars too unless ``progress``; restored."""
+    import transformers
+
+    verbosity = transformers.logging.get_verbosity()
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_error()
+    if not progress:
+        transformers.utils.logging.disable_progress_bar()  # no weight-loading bars in logs
+    try:
+        yield
     finally:
         transformers.logging.set_verbosity(verbosity)
         if bars:
             transformers.utils.logging.enable_progress_bar()
+
+
+def _resume_checkpoint(cfg: TrainConfig, out: Path) -> str | None:
+    """The checkpoint ``--resume`` continues from (None for a fresh run)."""
+    if not cfg.resume:
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    found = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if found is None:
+        raise UsageError(f"--resume: no checkpoint-* directory in {out}")
+    return str(found)
+
+
+def _tokenizers(cfg: TrainConfig, spec: MethodSpec) -> Any:
+    """The student's tokenizer, once the teacher's (if any) is known to match it."""
+    tokenizer = _load_tokenizer(cfg.student, "student")
+    if spec.needs_teacher:
+        teacher_tok = _load_tokenizer(cfg.teacher or "", "teacher")
+        if teacher_tok.get_vocab() != tokenizer.get_vocab():
+            raise UsageError(
+                f"vocabulary mismatch: the student tokenizer has {len(tokenizer)} tokens, "
+                f"the teacher's {len(teacher_tok)} (or they map tokens differently)"
+            )
+    return tokenizer
+
+
+def _trainer(
+    args: Any, student: Any, teacher: Any, tokenizer: Any, dataset: Any, resume_ckpt: str | None
+) -> Any:
+    """The DistillTrainer with its beta (restored on resume) and fresh or truncated logs."""
+    from harness.train.data import Collator
+    from harness.train.trainer import BetaController, DistillTrainer, truncate_log, world_info
+
+    out, spec, rank = Path(args.output_dir), args.spec, world_info()[0]
+    log_path = out / "train_log.jsonl"
+    beta = BetaController(
+        spec, lr=args.beta_lr, lam=args.beta_lambda, eps=args.beta_eps,
+        init_choices=tuple(args.beta_init), seed=args.seed,
+    )
+    if resume_ckpt is not None:
+        has_beta = beta.load(resume_ckpt)
+        if spec.learned_beta and not has_beta:
+            raise UsageError(f"--resume: {resume_ckpt} holds no beta state for {spec.name}")
+        step = json.loads((Path(resume_ckpt) / "trainer_state.json").read_text())["global_step"]
+        if rank == 0:
+            truncate_log(log_path, int(step))
+        truncate_log(out / f"beta_trace.rank{rank}.jsonl", int(step))
+    else:  # a fresh run starts fresh logs
+        if rank == 0:
+            log_path.unlink(missing_ok=True)
+        (out / f"beta_trace.rank{rank}.jsonl").unlink(missing_ok=True)
+    return DistillTrainer(
+        model=student,
+        args=args,
+        data_collator=Collator(int(tokenizer.pad_token_id)),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        method=spec,
+        beta=beta,
+        teacher=teacher,
+        temperature=args.temperature,
+        chunk_size=args.chunk_size,
+        log_path=log_path,
+    )
+
+
+def _fit(trainer: Any, resume_ckpt: str | None) -> Any:
+    import torch
+
+    try:
+        return trainer.train(resume_from_checkpoint=resume_ckpt)
+    except torch.cuda.OutOfMemoryError as exc:
+        raise InfraError(f"out of GPU memory: {str(exc).splitlines()[0]}") from None
+
+
+def _save(trainer: Any, tokenizer: Any, cfg: TrainConfig, dropped: int) -> None:
+    """The final model (every rank takes part), its tokenizer and train_config.json."""
+    out = str(cfg.out)
+    trainer.save_model(out)
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(out)
+        meta = {**asdict(cfg), "resolved_method": trainer.method.name, "dropped_records": dropped,
+                "global_step": trainer.state.global_step, "final_beta": trainer.beta.value}
+        (Path(out) / "train_config.json").write_text(json.dumps(meta, indent=2, default=str))
 
 
 def _seqkd_records(

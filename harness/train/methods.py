@@ -68,4 +68,15 @@ def resolve_method(name: str) -> MethodSpec:
     return METHODS.get(key)
 
 
-__all__ = ["FIXED", "MethodSpec", "resolve_method"]
+def check_distill_options(
+    method: str, temperature: float, beta_init: tuple[float, ...]
+) -> MethodSpec:
+    """The method's spec once the options every distillation run shares are sane (UsageError)."""
+    if not temperature > 0:
+        raise UsageError("--temperature must be > 0")
+    if not beta_init or not all(0 <= b <= 1 for b in beta_init):
+        raise UsageError("beta_init values must lie in [0, 1]")
+    return resolve_method(method)
+
+
+__all__ = ["FIXED", "MethodSpec", "check_distill_options", "resolve_method"]
