@@ -7,7 +7,8 @@ an error::
     max_precision_loss = 0.30      # (teacher - student) / teacher on the primary metric
     min_student_pass_at_1 = 0.10   # student pass@1 on the primary metric
     max_category_increase = 10     # student minus teacher failures, per taxonomy category
-    max_fidelity_violation = 0.25  # metamorphic fidelity-violation rate, when it ran
+    max_fidelity_violation = 0.25  # metamorphic fidelity-violation rate, when it ran (a rate resting
+                                   # on too few teacher-solved pairs fails: "not enough evidence")
     require_significance = false   # true: a loss check fails only when McNemar p < 0.05
 
 Every dataset in the summary gets its own checks. The *primary metric* is ``plus`` on the
@@ -392,6 +393,16 @@ def fidelity_violation_rate(meta: Mapping[str, Any]) -> tuple[float | None, str]
     return (worst[0], worst[1]) if worst else (None, "")
 
 
+def fidelity_evidence(meta: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """How many teacher-solved pairs the overall rate rests on and how many it needs (None
+    when the results do not say: older or hand-made summaries)."""
+    pairs = _num(_get(meta, "overall", "fidelity_pairs"))
+    if pairs is None:
+        pairs = _num(_get(meta, "fidelity_pairs"))
+    needed = _num(_get(meta, "overall", "fidelity_min_pairs"))
+    return (None if pairs is None else int(pairs)), (None if needed is None else int(needed))
+
+
 def dataset_metamorphic(summary: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
     """A dataset's metamorphic results: ``datasets.<name>.metamorphic``, else a top-level
     ``metamorphic`` block keyed by dataset name (or, with one dataset, the block itself)."""
@@ -418,6 +429,12 @@ def _fidelity_check(name: str, meta: Mapping[str, Any] | None, cfg: GateConfig) 
                          "metamorphic testing did not run (harness eval --metamorphic)",
                          skipped=True)
     value, where = fidelity_violation_rate(meta)
+    pairs, needed = fidelity_evidence(meta)
+    if pairs is not None and (value is None or (needed is not None and pairs < needed)):
+        at_least = f" (at least {needed} needed)" if needed is not None else ""
+        return GateCheck(key, name, value, threshold, False,
+                         f"not enough evidence: the fidelity-violation rate rests on {pairs} "
+                         f"teacher-solved pairs{at_least}")
     if value is None:
         return GateCheck(key, name, None, threshold, False,
                          "metamorphic results have no fidelity_violation_rate")

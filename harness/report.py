@@ -525,8 +525,8 @@ class Charts:
 
 _META_ORDER = (
     "group", "n_tasks", "n", "teacher_flip_rate", "student_flip_rate", "flip_rate.teacher",
-    "flip_rate.student", "RP@1", "RD@1", "RR@1", "kappa", "fidelity_violation_rate",
-    "robustness_gap",
+    "flip_rate.student", "RP@1", "RD@1", "RR@1", "kappa", "fidelity_violation_rate", "fidelity_pairs",
+    "agreement_violation_rate", "agreeing_pairs", "robustness_gap",
 )
 
 
@@ -575,15 +575,18 @@ def _metamorphic_view(name: str, meta: Any, threshold: float | None, charts: Cha
     if flat_overall:
         overall_row = {"name": "overall", "cells": [number(flat_overall.get(k)) if k in flat_overall else ""
                                                      for k in keys]}
-    from harness.gate import fidelity_violation_rate
+    from harness.gate import fidelity_evidence, fidelity_violation_rate
 
     rate, where = fidelity_violation_rate(meta)
+    pairs, min_pairs = fidelity_evidence(meta)
     return {
         "columns": keys,
         "rows": rows,
         "overall": overall_row,
         "rate": rate,
         "rate_where": where,
+        "pairs": pairs,
+        "min_pairs": min_pairs,
         "chart": charts.metamorphic(name, chart_rows, threshold) if chart_rows else None,
     }
 
@@ -849,6 +852,8 @@ def build_view(eval_dir: str | os.PathLike[str], summary: Mapping[str, Any]) -> 
         "pass_chart": charts.pass_at_1(datasets),
         "charts_available": charts.available,
         "has_metamorphic": any(x["metamorphic"] for x in datasets),
+        "fidelity_min_pairs": next((x["metamorphic"]["min_pairs"] for x in datasets
+                                    if x["metamorphic"] and x["metamorphic"].get("min_pairs")), None),
         "provenance": _provenance(d, summary, datasets),
         "notes": [str(n) for n in summary.get("notes") or [] if isinstance(n, str)],
     }

@@ -26,6 +26,7 @@ from harness.datasets import Dataset, load_dataset
 from harness.errors import UsageError
 from harness.metamorphic.base import Transformed
 from harness.metamorphic.metrics import (
+    FIDELITY_DEFINITION,
     FidelityCase,
     cohen_kappa,
     fidelity_violations,
@@ -33,6 +34,7 @@ from harness.metamorphic.metrics import (
     robust_drop_at_k,
     robust_pass_at_k,
     robust_relative_at_k,
+    solved_fidelity,
 )
 from harness.metamorphic.teacher_forced import TokenStats, pooled
 from harness.metamorphic.validity import valid_transforms, validate
@@ -285,11 +287,16 @@ def _metrics(cases: list[_Case], agreement: dict[Pair, float], forced: Forced | 
         }
     res["kappa"] = cohen_kappa([c.perturbed["teacher"].passed for c in cases],
                                [c.perturbed["student"].passed for c in cases])
-    fid = fidelity_violations(FidelityCase(c.task_id, c.relation, c.nominal["teacher"].passed,
-                                           c.nominal["student"].passed, c.perturbed["teacher"].passed,
-                                           c.perturbed["student"].passed) for c in cases)
+    fcases = [FidelityCase(c.task_id, c.relation, c.nominal["teacher"].passed, c.nominal["student"].passed,
+                           c.perturbed["teacher"].passed, c.perturbed["student"].passed) for c in cases]
+    fid = solved_fidelity(fcases)
     res["fidelity_violation_rate"] = fid.rate
+    res["fidelity_pairs"] = fid.pairs
+    res["fidelity_min_pairs"] = fid.min_pairs
     res["fidelity_violations"] = [list(v) for v in fid.violating]
+    agree = fidelity_violations(fcases)
+    res["agreement_violation_rate"] = agree.rate if agree.agreeing_sources else None
+    res["agreeing_pairs"] = agree.agreeing_sources
     res["robustness_gap"] = (rd["student"] - rd["teacher"]) / rd["teacher"] if rd["teacher"] else None
     res["output_agreement"] = sum(agreement[c.key] for c in cases) / len(cases)
     res["teacher_forced"] = _forced_block(cases, forced)
@@ -322,6 +329,8 @@ def evaluate_dataset(config: Any, result: Any, name: str, backend: Backend) -> d
         "relations": per_relation,
         "overall": {**strict, "by_group": by_group},
         "fidelity_violation_rate": strict.get("fidelity_violation_rate"),
+        "fidelity_pairs": strict.get("fidelity_pairs", 0),
+        "fidelity_definition": FIDELITY_DEFINITION,
         "validity": table.summary(),
         "partial_nominal_tasks": len({c.task_id for c in cases if c.partial}),
     }

@@ -5,8 +5,13 @@
   (sample ``i`` of a variant is paired with sample ``i`` of the nominal prompt).
 * Flip rate: how often a verdict changes between the base and the transformed prompt.
 * Cohen's kappa: teacher-student agreement on verdicts beyond chance.
+* Fidelity violation over teacher-solved pairs (what the harness reports and gates): of the
+  pairs whose source prompt the teacher solves, the share where the student's verdict differs
+  from the teacher's on the source or on the follow-up. A student that fails everything
+  violates every such pair; a rate resting on fewer than ``MIN_FIDELITY_PAIRS`` teacher-solved
+  pairs is not measured (None), never 0.
 * MetaCompress (Awal et al. 2025) fidelity violation: teacher and student agree on the
-  source prompt but disagree on its behaviour-preserving follow-up.
+  source prompt but disagree on its behaviour-preserving follow-up (``agreement_violation_rate``).
 """
 
 from __future__ import annotations
@@ -138,6 +143,52 @@ class FidelityResult:
     @property
     def rate(self) -> float:
         return self.violations / self.agreeing_sources if self.agreeing_sources else 0.0
+
+
+MIN_FIDELITY_PAIRS = 10
+"""Teacher-solved pairs a fidelity-violation rate needs before it is reported (and can pass a gate)."""
+
+FIDELITY_DEFINITION = (
+    "the share of teacher-solved pairs (the teacher passes the source prompt) where the student's "
+    "verdict differs from the teacher's on the source prompt or on its transformed follow-up; "
+    f"not measured below {MIN_FIDELITY_PAIRS} teacher-solved pairs"
+)
+
+
+@dataclass(frozen=True)
+class SolvedFidelity:
+    """Fidelity over the teacher-solved pairs; ``rate`` is None below ``min_pairs`` of them."""
+
+    cases: int
+    pairs: int  # teacher-solved pairs: what the rate rests on
+    violations: int
+    violating: tuple[tuple[str, str], ...]
+    min_pairs: int = MIN_FIDELITY_PAIRS
+
+    @property
+    def measurable(self) -> bool:
+        return self.pairs >= self.min_pairs
+
+    @property
+    def rate(self) -> float | None:
+        return self.violations / self.pairs if self.measurable and self.pairs else None
+
+
+def solved_fidelity(cases: Iterable[FidelityCase], min_pairs: int = MIN_FIDELITY_PAIRS) -> SolvedFidelity:
+    """Fidelity violations over the pairs whose source prompt the teacher solves (verdicts:
+    ``teacher_source`` is True). A pair violates when the student's verdict differs from the
+    teacher's on the source or on the follow-up, so failing everything cannot look faithful."""
+    total = 0
+    pairs = 0
+    violating: list[tuple[str, str]] = []
+    for case in cases:
+        total += 1
+        if case.teacher_source is not True:
+            continue
+        pairs += 1
+        if case.student_source != case.teacher_source or case.student_followup != case.teacher_followup:
+            violating.append((case.task_id, case.relation))
+    return SolvedFidelity(total, pairs, len(violating), tuple(violating), min_pairs)
 
 
 def fidelity_violations(

@@ -333,3 +333,24 @@ def test_eval_with_gate_exits_1_and_writes_junit(tmp_path, tmp_path_factory, dat
     assert "<failure" in (out / "junit.xml").read_text()
     assert "GATE FAILED" in (out / "report.html").read_text()
     assert "Release gate: ❌ FAILED" in (out / "summary.md").read_text()
+
+
+def test_fidelity_resting_on_too_few_teacher_solved_pairs_fails_for_lack_of_evidence():
+    """A 0% violation rate over 3 teacher-solved pairs (10 needed) must not pass a release gate,
+    and neither must an unmeasured (null) rate."""
+    summary = rf.synthetic_summary(metamorphic={
+        "relations": {}, "overall": {"fidelity_violation_rate": 0.0, "fidelity_pairs": 3,
+                                     "fidelity_min_pairs": 10}})
+    check = _by_name(evaluate_gate(summary, GateConfig(max_fidelity_violation=0.25)),
+                     "max_fidelity_violation")[0]
+    assert not check.passed and not check.skipped
+    assert check.message == ("not enough evidence: the fidelity-violation rate rests on 3 "
+                             "teacher-solved pairs (at least 10 needed)")
+    summary["datasets"]["humaneval+"]["metamorphic"]["overall"]["fidelity_violation_rate"] = None
+    check = _by_name(evaluate_gate(summary, GateConfig(max_fidelity_violation=0.25)),
+                     "max_fidelity_violation")[0]
+    assert not check.passed and check.message.startswith("not enough evidence")
+    summary["datasets"]["humaneval+"]["metamorphic"]["overall"].update(
+        fidelity_violation_rate=0.1, fidelity_pairs=40)
+    assert _by_name(evaluate_gate(summary, GateConfig(max_fidelity_violation=0.25)),
+                    "max_fidelity_violation")[0].passed

@@ -261,3 +261,16 @@ def test_cli_report_bad_directory_exits_2(tmp_path, case):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("harness report: error:")
+
+
+def test_report_defines_fidelity_and_says_what_a_rate_rests_on(tmp_path):
+    meta = {"relations": {"param_rename": {"group": "strict", "fidelity_violation_rate": None,
+                                           "fidelity_pairs": 4, "fidelity_min_pairs": 10}},
+            "overall": {"fidelity_violation_rate": None, "fidelity_pairs": 4, "fidelity_min_pairs": 10}}
+    d = rf.write_eval_dir(tmp_path / "eval", rf.synthetic_summary(metamorphic=meta))
+    text = write_report(d).read_text()
+    assert "teacher-solved pairs" in text and "fewer than 10 is not measured" in text
+    assert "not measured</strong>: it would rest on 4 teacher-solved pairs (at least 10 needed)" in text
+    assert "fidelity_pairs" in text
+    md = (d / "summary.md").read_text()
+    assert "fidelity-violation rate not measured: 4 teacher-solved pairs" in md

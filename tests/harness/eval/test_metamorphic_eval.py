@@ -33,7 +33,9 @@ def _check_block(block: dict[str, Any]) -> None:
         assert 0.0 <= block[role]["RR@1"] <= 2.0  # worse + better, each at most 1
     assert -1.0 <= block["kappa"] <= 1.0
     assert _fraction(block["output_agreement"])
-    assert _fraction(block["fidelity_violation_rate"])
+    rate = block["fidelity_violation_rate"]  # null below the minimum of teacher-solved pairs
+    assert _fraction(rate) if block["fidelity_pairs"] >= block["fidelity_min_pairs"] else rate is None
+    assert block["agreeing_pairs"] <= block["pairs"] and block["fidelity_pairs"] <= block["pairs"]
     assert "robustness_gap" in block
     tf = block["teacher_forced"]
     assert tf["n_pairs"] == block["pairs"]
@@ -66,7 +68,9 @@ def test_every_metric_per_relation_and_overall(meta_eval: tuple[Path, dict[str, 
         _check_block(meta["relations"][rel])
     _check_block(meta["overall"])
     assert meta["overall"]["by_group"]["soft"]["pairs"] == meta["relations"]["docstring_typos"]["pairs"]
-    assert _fraction(meta["fidelity_violation_rate"])
+    assert meta["fidelity_violation_rate"] == meta["overall"]["fidelity_violation_rate"]
+    assert meta["fidelity_pairs"] == meta["overall"]["fidelity_pairs"]
+    assert "teacher-solved" in meta["fidelity_definition"]
 
 
 def test_partial_relations_use_the_partial_nominal(meta_eval: tuple[Path, dict[str, Any]]) -> None:

@@ -92,3 +92,21 @@ def test_fidelity_violations() -> None:
     loose = fidelity_violations(cases, same=lambda a, b: bool(a) == bool(b))
     assert loose.violations == 2
     assert fidelity_violations([]).rate == 0.0
+
+
+def test_a_student_that_fails_everything_is_not_faithful() -> None:
+    """The demo's original student: pass@1 0, teacher solves every source and flips on many
+    follow-ups. MetaCompress's agreement-conditioned rate reads 0 (the two never agree on a
+    source the teacher solves); over the teacher-solved pairs every pair is a violation."""
+    from harness.metamorphic.metrics import MIN_FIDELITY_PAIRS, solved_fidelity
+
+    cases = [FidelityCase(f"T{i}", "r", T, F, i % 6 != 0, F) for i in range(12)]
+    assert fidelity_violations(cases).rate == 0.0
+    fid = solved_fidelity(cases)
+    assert (fid.pairs, fid.violations) == (12, 12)
+    assert fid.rate == 1.0
+    copy = [FidelityCase(c.task_id, "r", T, T, c.teacher_followup, c.teacher_followup) for c in cases]
+    assert solved_fidelity(copy).rate == 0.0
+    few = solved_fidelity(cases[: MIN_FIDELITY_PAIRS - 1] + [FidelityCase("X", "r", F, F, T, F)])
+    assert fid.measurable and not few.measurable
+    assert few.pairs == MIN_FIDELITY_PAIRS - 1 and few.rate is None
