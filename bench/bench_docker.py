@@ -1,6 +1,6 @@
 """Docker backend overhead: wall time of ``--backend docker`` / ``--backend local``.
 
-Workload: HumanEval+ canonical solutions plus their mutants (harness/mutants.py, seed 0: swapped
+Workload: HumanEval+ canonical solutions plus their mutants (tests/mutants.py, seed 0: swapped
 operators, off-by-ones, truncations, empty bodies, renamed entry points, infinite loops), the
 same ``--jobs`` for both, one run each, reference cache warmed before either is timed (so both
 time only the execution of the samples). Prints both times, the ratio (goal <= 1.3) and whether
@@ -28,7 +28,7 @@ TIMING_KEYS = {"duration_s", "attempts", "output"}
 def _samples(dataset: str, data_dir: Path, limit: int | None, out: Path) -> int:
     sys.path.insert(0, str(REPO))
     from harness.datasets import load_dataset
-    from harness.mutants import mutants
+    from tests.mutants import mutants
 
     ds = load_dataset(dataset, data_dir)
     n = 0

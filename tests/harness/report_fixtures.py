@@ -2,7 +2,7 @@
 
 Samples are pre-generated from the datasets' canonical solutions: the *teacher* is the canonical
 solution of 12 HumanEval+ tasks with two of them broken, the *student* a more broken set
-(mutants from :mod:`harness.mutants`, a missing import, a time-out, a truncated generation, and
+(mutants from :mod:`tests.mutants`, a missing import, a time-out, a truncated generation, and
 one wrong answer whose code tries to inject markup into the report). Both run through the real
 pipeline, ``harness eval --student-samples A --teacher-samples B`` on ``humaneval+`` and
 ``humaneval`` (the sandbox, the taxonomy, the statistics), against a data directory that holds
@@ -113,7 +113,7 @@ def _broken(kind: str, program: str, entry_point: str) -> tuple[str, str]:
     """(solution, finish_reason) for one kind of failure."""
     import random
 
-    from harness.mutants import MUTATORS
+    from tests.mutants import MUTATORS
 
     if kind == "missing_import":  # uses math without importing it
         code = "for i in range(2, math.isqrt(n) + 1):\n    if n % i == 0:\n        return n // i\nreturn 1\n"

@@ -17,8 +17,8 @@ import pytest
 
 from harness.datasets import load_dataset
 from harness.execute import ExecuteConfig, execute_samples
-from harness.mutants import mutants
 from tests.conftest import write_jsonl
+from tests.mutants import mutants
 
 pytestmark = pytest.mark.slow
 

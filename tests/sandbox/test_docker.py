@@ -24,9 +24,9 @@ import pytest
 
 from harness.datasets import load_dataset
 from harness.execute import ExecuteConfig, execute_samples
-from harness.mutants import mutants
 from tests.conftest import REPO, read_jsonl, write_jsonl
 from tests.contain import run_contained
+from tests.mutants import mutants
 from tests.sandbox.test_hostile import HOSTILE
 
 pytestmark = pytest.mark.docker

@@ -26,7 +26,7 @@ def other_student(workdir: Path, tokenizer_dir: Path) -> Path:  # noqa: F811
     """A third tiny model (GPT-2, another seed): a second student for the same teacher."""
     from transformers import AutoTokenizer
 
-    from harness.tiny import make_model
+    from harness.demo.tiny import make_model
 
     out = workdir / "other-student"
     make_model(out, AutoTokenizer.from_pretrained(tokenizer_dir), arch="gpt2", seed=1)
@@ -37,7 +37,7 @@ def other_student(workdir: Path, tokenizer_dir: Path) -> Path:  # noqa: F811
 def foreign_model(workdir: Path, data_dir: Path) -> Path:  # noqa: F811
     """A tiny GPT-2 with a tokenizer of its own (another vocabulary): no token-level comparison
     with the other tiny models is possible."""
-    from harness.tiny import corpus_from_data_dir, make_model, train_tokenizer
+    from harness.demo.tiny import corpus_from_data_dir, make_model, train_tokenizer
 
     out = workdir / "foreign"
     tok = train_tokenizer(corpus_from_data_dir(data_dir, limit=200), out / "tok", vocab_size=384)

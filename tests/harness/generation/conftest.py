@@ -43,7 +43,7 @@ def _threads() -> None:
 
 @pytest.fixture(scope="session")
 def tokenizer_dir(workdir: Path, data_dir: Path) -> Path:
-    from harness.tiny import corpus_from_data_dir, train_tokenizer
+    from harness.demo.tiny import corpus_from_data_dir, train_tokenizer
 
     out = workdir / "tok"
     train_tokenizer(corpus_from_data_dir(data_dir), out, vocab_size=512)
@@ -71,7 +71,7 @@ def _make_chaotic(model: Any, std: float = 0.2, seed: int = 0) -> None:
 @pytest.fixture(scope="session")
 def tiny_models(workdir: Path, tokenizer_dir: Path) -> dict[str, Path]:
     """Random-init ("chaotic") GPT-2 and GPTBigCode checkpoints."""
-    from harness.tiny import make_model
+    from harness.demo.tiny import make_model
 
     tok = _tokenizer(tokenizer_dir)
     models = {}
@@ -106,7 +106,7 @@ def trained_model(workdir: Path, tokenizer_dir: Path, data_dir: Path) -> Path:
     import torch
 
     from harness.datasets import load_dataset
-    from harness.tiny import make_model
+    from harness.demo.tiny import make_model
 
     ds = load_dataset("humaneval", data_dir)
     tok = _tokenizer(tokenizer_dir)

@@ -35,7 +35,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
     pytest.importorskip("transformers")
     if not ALPACA.is_file():
         pytest.skip(f"CodeAlpaca sample not found at {ALPACA}")
-    from harness.tiny import corpus_from_data_dir, make_model, train_tokenizer
+    from harness.demo.tiny import corpus_from_data_dir, make_model, train_tokenizer
 
     root = tmp_path_factory.mktemp("train_tiny")
     tok = train_tokenizer(corpus_from_data_dir(DATA_DIR, limit=800), root / "tok", 1024)

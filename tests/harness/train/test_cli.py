@@ -75,7 +75,7 @@ def test_missing_student_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path
 
 def test_vocab_mismatch(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pytest.importorskip("transformers")
-    from harness.tiny import make_model, train_tokenizer
+    from harness.demo.tiny import make_model, train_tokenizer
 
     texts = [f"def f{i}(x):\n    return x * {i}\n" for i in range(200)]
     tok_a = train_tokenizer(texts, tmp_path / "ta", vocab_size=300)

@@ -91,7 +91,7 @@ def _train_data(config: DemoConfig) -> tuple[Path, list[str]]:
 
 def _make_models(config: DemoConfig) -> tuple[Path, Path]:
     from harness.datasets import resolve_data_dir
-    from harness.tiny import corpus_from_data_dir, make_model, train_tokenizer
+    from harness.demo.tiny import corpus_from_data_dir, make_model, train_tokenizer
 
     data_dir = resolve_data_dir(config.data_dir)
     texts = corpus_from_data_dir(data_dir) if data_dir else []
