@@ -131,11 +131,13 @@ BACKENDS: Registry[Callable[..., Any]] = Registry(
     },
 )
 
-#: Generation engines (``--engine``): what turns prompts into samples.
+#: Generation engines (``--engine``): harness.generation.engine.Engine subclasses.
 ENGINES: Registry[Any] = Registry(
     "generation engine",
     {
-        "transformers": "harness.generation.backend:generate_samples",
+        "transformers": "harness.generation.backend:TransformersEngine",
+        "vllm": "harness.generation.vllm_engine:VllmEngine",
+        "openai": "harness.generation.openai_engine:OpenAIEngine",
     },
 )
 

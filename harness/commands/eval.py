@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.commands.execute import add_limit_args
+from harness.generation.loading import DTYPE_NAMES
 from harness.registry import BACKENDS
 
 
@@ -40,7 +41,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add("--max-new-tokens", type=int, default=512, metavar="M", help="new tokens per sample (default 512)")
     add("--batch-size", type=int, default=16, metavar="B", help="prompts per batch (default 16)")
     add("--template", default="plain", metavar="NAME", help="prompt template (default plain)")
-    add("--dtype", default="auto", metavar="DTYPE", help="weights dtype: auto, float32, bfloat16, float16 (default auto)")
+    add("--dtype", default="auto", metavar="DTYPE", choices=DTYPE_NAMES,
+        help="weights dtype: auto, float32, bfloat16, float16 (or fp32, bf16, fp16; default auto)")
     add("--device", default="auto", metavar="auto|cpu|cuda", help="device (default auto)")
     add("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
     add("--data-dir", default=None, metavar="DIR", help="dataset files (else $HARNESS_DATA_DIR or upstream)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from harness.generation.loading import DTYPE_NAMES
 from harness.generation.templates import training_templates
 from harness.registry import METHODS
 
@@ -55,8 +56,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--limit", type=int, default=None, metavar="K", help="use only the first K records")
     add("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
         help="mixed precision of the student step (default auto)")
-    add("--teacher-dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-        help="dtype the frozen teacher is loaded in (default auto)")
+    add("--teacher-dtype", default="auto", choices=DTYPE_NAMES, metavar="DTYPE",
+        help="dtype the frozen teacher is loaded in: auto (as saved), fp32, bf16, fp16 "
+        "(or float32, bfloat16, float16)")
     add("--lr-scheduler", default="linear", metavar="NAME",
         help="transformers learning-rate schedule: linear, cosine, constant, ... (default linear)")
     add("--gradient-checkpointing", action="store_true",

@@ -1,4 +1,4 @@
-"""Sample generation: templates, stop sequences and a batched transformers backend.
+"""Sample generation: templates, stop sequences and engines (transformers, vllm, openai).
 
     from harness.generation import GenerationConfig, generate_samples, model_fingerprint
 
@@ -15,7 +15,8 @@ from harness.generation.fingerprint import model_fingerprint
 from harness.generation.templates import TEMPLATES, Template, get_template
 
 _LAZY = {
-    "generate_samples": ("harness.generation.backend", "generate_samples"),
+    "generate_samples": ("harness.generation.engine", "generate_samples"),
+    "Engine": ("harness.generation.engine", "Engine"),
     "load_model": ("harness.generation.backend", "load_model"),
     "Decoder": ("harness.generation.backend", "Decoder"),
 }

@@ -1,4 +1,4 @@
-"""The transformers generation backend.
+"""The transformers generation engine (in-process; the default).
 
 Speed comes from three things, because generation dominates an evaluation:
 - length bucketing: rows are sorted by prompt length so a batch pads little;
@@ -11,147 +11,31 @@ Left padding with an attention mask keeps greedy outputs identical across batch 
 
 from __future__ import annotations
 
-import hashlib
-import os
 import sys
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import GenerationConfig as HFGenerationConfig
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from harness.errors import InfraError, UsageError
+from harness.errors import InfraError
 from harness.generation.config import GenerationConfig
-from harness.generation.distributed import Dist, close_dist, init_dist
-from harness.generation.samples import (
-    SampleWriter,
-    finalize,
-    read_samples,
-    shard_path,
-    shard_paths,
+from harness.generation.engine import Completion, Engine, Request, seed_for
+from harness.generation.engine import generate_samples as _generate_samples
+
+# One loader and one dtype vocabulary for generation and training: harness.generation.loading
+# (re-exported here for this module's callers).
+from harness.generation.loading import (
+    check_model_source,
+    load_model,
+    model_error,
+    resolve_device,
+    resolve_dtype,
 )
 from harness.generation.stops import StopRule
-from harness.generation.templates import Template, get_template
-
-# ------------------------------------------------------------------------ model loading
-
-
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """``auto``: this rank's GPU when CUDA is available, else the CPU."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda was asked for, but CUDA is not available")
-        chosen = (
-            torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
-            if device == "cuda"
-            else torch.device(device)
-        )
-        torch.cuda.set_device(chosen)  # compiled graphs and the static cache follow it
-        return chosen
-    return torch.device(device)
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``auto``: bfloat16 on a GPU that supports it (float16 otherwise), float32 on the CPU."""
-    if dtype == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~", ".\\")) or name.count("/") > 1 or "\\" in name
-
-
-def _model_error(name: str, exc: BaseException) -> Exception:
-    """Map a loading failure to exit 2 (the user named something that is not there) or 3."""
-    from huggingface_hub import errors as hub_errors
-
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if Path(name).expanduser().is_dir():
-        return UsageError(f"could not load model from directory {name!r}: {first}")
-
-    user_side = (
-        hub_errors.RepositoryNotFoundError,
-        hub_errors.RevisionNotFoundError,
-        hub_errors.GatedRepoError,
-        hub_errors.EntryNotFoundError,
-        hub_errors.HFValidationError,
-    )
-    chain: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in chain:
-        chain.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    if any(isinstance(c, user_side) for c in chain):
-        return UsageError(
-            f"model {name!r} not found on the Hugging Face Hub (or the revision does not exist)"
-        )
-    if any(isinstance(c, hub_errors.LocalEntryNotFoundError) for c in chain):
-        if _offline():
-            return UsageError(
-                f"model {name!r} is not a local directory and not in the Hugging Face cache (offline)"
-            )
-        return InfraError(f"could not download model {name!r}: {str(exc).splitlines()[0]}")
-    if isinstance(exc, (ValueError, KeyError)) or "not a valid model identifier" in str(exc):
-        return UsageError(f"could not load model {name!r}: {first}")
-    return InfraError(f"could not load model {name!r}: {first}")
-
-
-def check_model_source(name: str) -> str:
-    """Fail fast (exit 2) on a model that cannot exist, before anything heavy runs."""
-    path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise UsageError(f"model path {name!r} is a file; give a model directory or a hub id")
-        if not (path / "config.json").is_file():
-            raise UsageError(
-                f"model directory {name!r} has no config.json (not a saved transformers model)"
-            )
-        return str(path)
-    if _looks_like_path(name):
-        raise UsageError(f"model directory not found: {name}")
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        raise UsageError(f"model {name!r} is neither a directory nor a valid hub id") from None
-    return name
-
-
-def load_model(config: GenerationConfig, device: torch.device) -> tuple[Any, Any]:
-    """Model and tokenizer from a hub id or a local directory, ready for left-padded batches."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    source = check_model_source(config.model)
-    dtype = resolve_dtype(config.dtype, device)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, revision=config.revision)
-        model = AutoModelForCausalLM.from_pretrained(source, revision=config.revision, dtype=dtype)
-    except (OSError, ValueError, KeyError) as exc:
-        raise _model_error(config.model, exc) from exc
-    try:
-        model.to(device)  # type: ignore[arg-type]
-    except RuntimeError as exc:  # out of memory and the like
-        raise InfraError(f"could not move model to {device}: {str(exc).splitlines()[0]}") from exc
-    model.eval()
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    return model, tokenizer
+from harness.generation.templates import Template
 
 
 def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
@@ -366,61 +250,7 @@ def decode_new(tokenizer: Any, prompt_ids: Sequence[int], new_ids: Sequence[int]
     return str(tokenizer.decode(list(new_ids), skip_special_tokens=True))
 
 
-# -------------------------------------------------------------------------- the samples run
-
-
-@dataclass(frozen=True)
-class _Unit:
-    """Work for one generated row: a task and the sample indices it fills (several when greedy)."""
-
-    task_id: str
-    indices: tuple[int, ...]
-    order: int  # position of the task in the dataset
-
-
-def _select(
-    dataset: Any,
-    limit: int | None,
-    task_ids: Sequence[str] | None,
-    prompts: Mapping[str, Any] | None,
-) -> list[str]:
-    ids = list(dataset.tasks)
-    if prompts is not None:
-        unknown = [t for t in prompts if t not in dataset.tasks]
-        if unknown:
-            raise UsageError(
-                f"prompt given for unknown task id {unknown[0]!r} of dataset {dataset.name}"
-            )
-        if task_ids is None:
-            ids = [t for t in ids if t in prompts]
-    if task_ids is not None:
-        unknown = [t for t in task_ids if t not in dataset.tasks]
-        if unknown:
-            raise UsageError(f"unknown task id {unknown[0]!r} for dataset {dataset.name}")
-        wanted = set(task_ids)
-        ids = [t for t in ids if t in wanted]
-    if limit is not None:
-        if limit < 0:
-            raise UsageError(f"--limit must be >= 0 (got {limit})")
-        ids = ids[:limit]
-    return ids
-
-
-def _task_prompt(dataset: Any, task_id: str, prompts: Mapping[str, Any] | None) -> tuple[str, str]:
-    """Prompt and entry point of a task, a caller's transformed prompt taking precedence."""
-    task = dataset.tasks[task_id]
-    entry = task.entry_point
-    if prompts is not None and task_id in prompts:
-        value = prompts[task_id]
-        if isinstance(value, str):
-            return value, entry
-        return value.prompt, getattr(value, "entry_point", entry)
-    return task.prompt, entry
-
-
-def _seed_for(seed: int, keys: Sequence[tuple[str, int]]) -> int:
-    digest = hashlib.sha256(f"{seed}|{keys}".encode()).hexdigest()
-    return int(digest[:8], 16)
+# ------------------------------------------------------------------------------ the engine
 
 
 def _generate_fitting(
@@ -459,210 +289,103 @@ def _generate_fitting(
         return first + rest
 
 
-def _log(dist: Dist, message: str, quiet: bool) -> None:
-    if quiet:
-        return
-    prefix = f"[rank {dist.rank}] " if dist.enabled else ""
-    print(f"harness generate: {prefix}{message}", file=sys.stderr, flush=True)
+class TransformersEngine(Engine):
+    """In-process transformers: batched ``generate`` with length bucketing, per-row early exit
+    and (on CUDA) a static KV cache; splits work over ``torchrun``/``accelerate`` ranks."""
 
+    name = "transformers"
+    distributed = True
 
-def generate_samples(
-    dataset: Any,
-    config: GenerationConfig,
-    out_path: str | os.PathLike[str],
-    limit: int | None = None,
-    task_ids: Sequence[str] | None = None,
-    prompts: Mapping[str, Any] | None = None,
-    *,
-    quiet: bool = False,
-) -> Path:
-    """Generate ``config.n_samples`` samples per task into the JSONL file ``out_path``.
+    def __init__(self, config: GenerationConfig, *, quiet: bool = False) -> None:
+        super().__init__(config, quiet=quiet)
+        self.model: Any = None
+        self.decoder: Decoder | None = None
+        self.device: torch.device | None = None
+        self.ctx: int | None = None
 
-    Resumable: samples already in the file (or in shards of an interrupted multi-process run)
-    are kept and only missing (task_id, sample_index) pairs are generated. ``prompts`` maps
-    task ids to transformed prompts (a string, or an object with ``prompt`` and optionally
-    ``entry_point``); when given without ``task_ids``, only those tasks are generated.
-    Under ``accelerate launch`` / ``torchrun`` the work is split over the processes; rank 0
-    merges the shards. Returns the path of the samples file.
-    """
-    config.validate()
-    template = get_template(config.template)
-    out = Path(out_path).expanduser()
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a directory; give a .jsonl file path")
-    selected = _select(dataset, limit, task_ids, prompts)
-    order = list(dataset.tasks)
-    gen_hash = config.output_hash(dataset.name)
-    dist = init_dist()
-    try:
-        return _generate(
-            dataset, config, template, out, selected, order, gen_hash, prompts, dist, quiet
+    @classmethod
+    def version(cls) -> str:
+        import transformers
+
+        return str(transformers.__version__)
+
+    @property
+    def started(self) -> bool:
+        return self.model is not None
+
+    @property
+    def place(self) -> str:
+        return str(self.device)
+
+    def start(self) -> None:
+        if self.model is not None:
+            return
+        self.device = resolve_device(self.config.device, self.local_rank)
+        self.model, self.tokenizer = load_model(self.config, self.device)
+        self.ctx = context_length(self.model)
+        use_static = (
+            self.config.static_cache
+            if self.config.static_cache is not None
+            else self.device.type == "cuda"
         )
-    finally:
-        close_dist(dist)
+        self.decoder = Decoder(
+            self.model,
+            self.tokenizer,
+            pad_id=int(self.tokenizer.pad_token_id),
+            eos_ids=eos_token_ids(self.model, self.tokenizer),
+            static_cache=use_static,
+            # the longest prompt is sent first, so the first batch sizes the cache
+            max_cache_len=None,
+            warn=not self.quiet,
+        )
+
+    def render(self, template: Template, prompt: str, dataset_name: str, entry: str) -> dict[str, Any]:
+        fields = super().render(template, prompt, dataset_name, entry)
+        ids = self.tokenizer(fields["text"], add_special_tokens=template.add_special_tokens)
+        return {**fields, "ids": tuple(ids["input_ids"])}
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        assert self.decoder is not None
+        config = self.config
+        prompt_ids = [list(r.ids or ()) for r in requests]
+        if self.decoder.static_cache and self.decoder.max_cache_len is None:
+            self.decoder.max_cache_len = max(len(p) for p in prompt_ids) + config.max_new_tokens
+        budget = config.max_new_tokens
+        if self.ctx is not None:
+            budget = min(budget, self.ctx - max(len(p) for p in prompt_ids))
+        if budget < 1:
+            if not self.quiet:
+                print(f"harness generate: prompt of {requests[0].task_id} fills the model's "
+                      f"context ({self.ctx} tokens)", file=sys.stderr, flush=True)
+            return [Completion("", 0, "length") for _ in requests]
+        seed = None if config.greedy else seed_for(config.seed, [r.key for r in requests])
+        outputs = _generate_fitting(self.decoder, prompt_ids, budget, config.temperature,
+                                    config.top_p, [r.rule for r in requests], seed)
+        return [
+            Completion(decode_new(self.tokenizer, ids, res.tokens), res.n_tokens, res.finish_reason)
+            for ids, res in zip(prompt_ids, outputs, strict=True)
+        ]
+
+    def close(self) -> None:
+        self.model = self.decoder = None
 
 
-def _prompt_hash(prompt: str) -> str:
-    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+#: The one samples loop lives in harness.generation.engine; kept here for callers of this module.
+generate_samples = _generate_samples
 
 
-def _done_keys(out: Path, gen_hash: str, prompt_hashes: Mapping[str, str]) -> set[tuple[str, int]]:
-    """Keys already generated (file and any shards), after checking they were made alike:
-    same settings, and for the tasks asked for now, the same prompt."""
-    done: set[tuple[str, int]] = set()
-    for path in [out, *shard_paths(out)]:
-        rows, _ = read_samples(path)
-        for row in rows:
-            if row.get("gen_hash") != gen_hash:
-                raise UsageError(
-                    f"{path} holds samples generated with other settings (model, template, "
-                    "temperature, max new tokens or dataset); use another --out or remove it"
-                )
-            tid = str(row["task_id"])
-            if tid in prompt_hashes and row.get("prompt_hash") != prompt_hashes[tid]:
-                raise UsageError(
-                    f"{path} holds samples of {tid} generated from another prompt; "
-                    "use another --out or remove it"
-                )
-            done.add((tid, int(row["sample_index"])))
-    return done
-
-
-def _generate(
-    dataset: Any,
-    config: GenerationConfig,
-    template: Template,
-    out: Path,
-    selected: list[str],
-    order: list[str],
-    gen_hash: str,
-    prompts: Mapping[str, Any] | None,
-    dist: Dist,
-    quiet: bool,
-) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    task_prompts = {tid: _task_prompt(dataset, tid, prompts) for tid in selected}
-    prompt_hashes = {tid: _prompt_hash(p) for tid, (p, _) in task_prompts.items()}
-    done = _done_keys(out, gen_hash, prompt_hashes)
-    if all((tid, k) in done for tid in selected for k in range(config.n_samples)):
-        _log(dist, f"nothing to generate: {out.name} has every sample asked for", quiet)
-        return _finish(out, order, dist, quiet)
-    device = resolve_device(config.device, dist.local_rank)
-    model, tokenizer = load_model(config, device)
-
-    # Render and tokenize every selected prompt; the split over ranks must not depend on what
-    # is done already (ranks read the shards while others write them), so it uses all units.
-    rendered: dict[str, tuple[str, str, list[int], StopRule]] = {}
-    for tid in selected:
-        prompt, entry = task_prompts[tid]
-        text = template.render(prompt, tokenizer)
-        ids = tokenizer(text, add_special_tokens=template.add_special_tokens)["input_ids"]
-        rendered[tid] = (prompt, entry, list(ids), template.stop_rule(dataset.name, entry))
-    position = {t: i for i, t in enumerate(order)}
-    units: list[_Unit] = []
-    for tid in selected:
-        if config.greedy:
-            units.append(_Unit(tid, tuple(range(config.n_samples)), position[tid]))
-        else:
-            units.extend(_Unit(tid, (k,), position[tid]) for k in range(config.n_samples))
-    # Longest first: batches pad little, and an out-of-memory shows up at once.
-    units.sort(key=lambda u: (-len(rendered[u.task_id][2]), u.order, u.indices))
-    mine = units[dist.rank :: dist.world]
-    todo = [
-        _Unit(u.task_id, tuple(k for k in u.indices if (u.task_id, k) not in done), u.order)
-        for u in mine
-    ]
-    todo = [u for u in todo if u.indices]
-
-    ctx = context_length(model)
-    longest = max((len(rendered[u.task_id][2]) for u in todo), default=0)
-    use_static = config.static_cache if config.static_cache is not None else device.type == "cuda"
-    decoder = Decoder(
-        model,
-        tokenizer,
-        pad_id=int(tokenizer.pad_token_id),
-        eos_ids=eos_token_ids(model, tokenizer),
-        static_cache=use_static,
-        max_cache_len=longest + config.max_new_tokens if use_static else None,
-        warn=not quiet,
-    )
-    meta = {
-        "model": config.model,
-        "revision": config.revision,
-        "template": config.template,
-        "dataset": dataset.name,
-        "temperature": config.temperature,
-        "top_p": config.top_p if not config.greedy else None,
-        "max_new_tokens": config.max_new_tokens,
-        "seed": config.seed,
-        "gen_hash": gen_hash,
-    }
-    target = shard_path(out, dist.rank, dist.world) if dist.enabled else out
-    n_rows = sum(len(u.indices) for u in todo)
-    _log(
-        dist, f"{n_rows} samples to generate ({len(done)} already in {out.name}) on {device}", quiet
-    )
-    started, n_tokens_total, n_written = time.perf_counter(), 0, 0
-    with SampleWriter(target) as writer:
-        for b in range(0, len(todo), config.batch_size):
-            batch = todo[b : b + config.batch_size]
-            prompt_ids = [rendered[u.task_id][2] for u in batch]
-            rules = [rendered[u.task_id][3] for u in batch]
-            budget = config.max_new_tokens
-            if ctx is not None:
-                budget = min(budget, ctx - max(len(p) for p in prompt_ids))
-            if budget < 1:
-                outputs = [RowOutput([], 0, "length") for _ in batch]
-                _log(
-                    dist,
-                    f"prompt of {batch[0].task_id} fills the model's context ({ctx} tokens)",
-                    quiet,
-                )
-            else:
-                keys = [(u.task_id, u.indices[0]) for u in batch]
-                seed = None if config.greedy else _seed_for(config.seed, keys)
-                outputs = _generate_fitting(
-                    decoder, prompt_ids, budget, config.temperature, config.top_p, rules, seed
-                )
-            lines = []
-            for unit, res in zip(batch, outputs, strict=True):
-                prompt, entry, ids, rule = rendered[unit.task_id]
-                raw = decode_new(tokenizer, ids, res.tokens)
-                processed = template.postprocess(raw, prompt, entry, rule)
-                finish = (
-                    "stop"
-                    if processed.stopped
-                    else ("eos" if res.finish_reason == "eos" else res.finish_reason)
-                )
-                n_tokens_total += res.n_tokens
-                for k in unit.indices:
-                    lines.append(
-                        {
-                            "task_id": unit.task_id,
-                            "sample_index": k,
-                            "solution": processed.solution,
-                            "completion": processed.completion,
-                            "raw": raw,
-                            "n_tokens": res.n_tokens,
-                            "n_prompt_tokens": len(ids),
-                            "finish_reason": finish,
-                            "prompt_hash": prompt_hashes[unit.task_id],
-                            **meta,
-                        }
-                    )
-            writer.write(lines)
-            n_written += len(lines)
-            elapsed = max(time.perf_counter() - started, 1e-9)
-            _log(dist, f"{n_written}/{n_rows} samples, {n_tokens_total / elapsed:.1f} tok/s", quiet)
-
-    return _finish(out, order, dist, quiet)
-
-
-def _finish(out: Path, order: Sequence[str], dist: Dist, quiet: bool) -> Path:
-    """Once every rank is done, rank 0 merges the shards into ``out`` in canonical order."""
-    dist.barrier()
-    if dist.is_main:
-        total = finalize(out, order, extra=shard_paths(out))
-        _log(dist, f"{out} holds {total} samples", quiet)
-    dist.barrier()
-    return out
+__all__ = [
+    "Decoder",
+    "RowOutput",
+    "RowStopper",
+    "TransformersEngine",
+    "check_model_source",
+    "context_length",
+    "decode_new",
+    "eos_token_ids",
+    "generate_samples",
+    "load_model",
+    "model_error",
+    "resolve_device",
+    "resolve_dtype",
+]

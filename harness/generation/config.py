@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.errors import UsageError
+from harness.generation.loading import DTYPE_NAMES, DTYPES, canonical_dtype  # noqa: F401
 
-DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
@@ -31,6 +32,21 @@ class GenerationConfig:
     seed: int = 0
     #: Static KV cache (+ the auto torch.compile transformers applies to it): None = on CUDA only.
     static_cache: bool | None = None
+    #: What generates (``harness.registry.ENGINES``): transformers, vllm or openai.
+    engine: str = "transformers"
+    #: openai engine: the server (``http://host:port/v1``), the variable holding its API key,
+    #: concurrent requests, seconds per request and retries (429 and 5xx, with backoff).
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = 8
+    request_timeout: float = 600.0
+    max_retries: int = 4
+    #: vllm engine: GPUs per model copy, model copies, a quantization format vLLM loads
+    #: (awq, gptq, compressed-tensors, fp8; None = as saved), a LoRA adapter directory.
+    tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    quantization: str | None = None
+    lora: str | None = None
 
     @property
     def greedy(self) -> bool:
@@ -52,12 +68,42 @@ class GenerationConfig:
             raise UsageError(f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})")
         if self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1 (got {self.batch_size})")
-        if self.dtype not in DTYPES:
-            raise UsageError(f"unknown --dtype {self.dtype!r} (choose from {', '.join(DTYPES)})")
+        canonical_dtype(self.dtype)
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise UsageError(f"unknown --device {self.device!r} (choose from {', '.join(DEVICES)})")
         get_template(self.template)
+        self._validate_engine()
         return self
+
+    def _validate_engine(self) -> None:
+        from harness.registry import ENGINES
+
+        ENGINES.get(self.engine)  # unknown name: exit 2 with the list
+        if self.engine == "openai":
+            if not self.base_url:
+                raise UsageError("--engine openai needs --base-url URL (e.g. http://127.0.0.1:8000/v1)")
+            if not self.base_url.startswith(("http://", "https://")):
+                raise UsageError(f"--base-url must start with http:// or https:// (got {self.base_url!r})")
+        elif self.base_url or self.api_key_env:
+            raise UsageError("--base-url and --api-key-env are for --engine openai")
+        if self.api_key_env and not os.environ.get(self.api_key_env):
+            raise UsageError(f"--api-key-env {self.api_key_env}: that environment variable is not set")
+        for name in ("concurrency", "max_retries", "tensor_parallel_size", "data_parallel_size"):
+            if getattr(self, name) < (0 if name == "max_retries" else 1):
+                raise UsageError(f"--{name.replace('_', '-')} is too small ({getattr(self, name)})")
+        if not self.request_timeout > 0:
+            raise UsageError(f"--request-timeout must be > 0 (got {self.request_timeout})")
+        if self.engine != "vllm" and (self.quantization or self.lora or self.tensor_parallel_size > 1
+                                      or self.data_parallel_size > 1):
+            raise UsageError("--quantization, --lora and the parallel sizes are for --engine vllm")
+
+    def engine_settings(self) -> dict[str, object]:
+        """Engine settings that can change outputs (part of the cache key)."""
+        if self.engine == "openai":
+            return {"base_url": self.base_url}
+        if self.engine == "vllm":
+            return {"quantization": self.quantization, "lora": self.lora, "dtype": self.dtype}
+        return {}
 
     def output_hash(self, dataset_name: str) -> str:
         """Hash of the settings that decide the outputs: a file is only resumed under the same one.
@@ -66,7 +112,7 @@ class GenerationConfig:
         samples exist, not what a sample means.
         """
         model = Path(self.model).expanduser()
-        keys = {
+        keys: dict[str, object] = {
             "model": str(model.resolve()) if model.exists() else self.model,
             "revision": self.revision,
             "template": self.template,
@@ -76,7 +122,27 @@ class GenerationConfig:
             "seed": self.seed if not self.greedy else None,
             "dataset": dataset_name,
         }
+        if self.engine != "transformers":  # transformers hashes stay what they were
+            keys["engine"] = self.engine
+            keys["engine_settings"] = self.engine_settings()
         return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+
+    def sample_meta(self, dataset_name: str, gen_hash: str) -> dict[str, object]:
+        """The settings every samples line carries."""
+        meta: dict[str, object] = {
+            "model": self.model,
+            "revision": self.revision,
+            "template": self.template,
+            "dataset": dataset_name,
+            "temperature": self.temperature,
+            "top_p": self.top_p if not self.greedy else None,
+            "max_new_tokens": self.max_new_tokens,
+            "seed": self.seed,
+            "gen_hash": gen_hash,
+        }
+        if self.engine != "transformers":
+            meta["engine"] = self.engine
+        return meta
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -86,7 +86,8 @@ def load_tokenizer(model: str, revision: str | None) -> Any:
     """A model's tokenizer alone (no weights), with the generation backend's error mapping."""
     from transformers import AutoTokenizer
 
-    from harness.generation.backend import _model_error, check_model_source
+    from harness.generation.loading import check_model_source
+    from harness.generation.loading import model_error as _model_error
 
     source = check_model_source(model)
     try:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["TrainConfig", "TrainResult", "train", "METHOD_NAMES"]
 
 METHOD_NAMES = ("sft", "seqkd", "kd", "rkd", "akd", "m1", "m2", "m3", "fixed:<beta>")
-_DTYPES = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = ("auto", "fp32", "bf16", "fp16")  # mixed-precision modes of the student step
 
 
 @dataclass
@@ -120,35 +120,21 @@ class TrainResult:
 
 
 def _torch_dtype(name: str, what: str) -> Any:
-    import torch
+    from harness.generation.loading import torch_dtype
 
-    table = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "auto": "auto"}
-    if name not in table:
-        raise UsageError(f"{what}: unknown dtype {name!r} (choose from {', '.join(_DTYPES)})")
-    return table[name]
+    return torch_dtype(name, what)  # auto: the checkpoint's own dtype
 
 
 def _load_model(path: str, dtype: Any, what: str) -> Any:
-    from transformers import AutoModelForCausalLM
+    from harness.generation.loading import load_causal_lm
 
-    if not Path(path).exists() and (path.startswith((".", "/")) or path.count("/") > 1):
-        raise UsageError(f"{what} checkpoint not found: {path}")
-    try:
-        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load {what} from {path}: {str(exc).splitlines()[0]}") from None
+    return load_causal_lm(path, dtype, what=what)
 
 
 def _load_tokenizer(path: str, what: str) -> Any:
-    from transformers import AutoTokenizer
+    from harness.generation.loading import load_tokenizer
 
-    try:
-        tok = AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load the {what} tokenizer from {path}: {exc}") from None
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    return tok
+    return load_tokenizer(path, what=what)
 
 
 def train(config: TrainConfig) -> TrainResult:
