@@ -112,6 +112,14 @@ class EvalConfig:
     device: str = "auto"
     seed: int = 0
     limit: int | None = None
+    # generation engines (harness.registry.ENGINES): one for both models, or one per role
+    engine: str = "transformers"
+    student_engine: str | None = None
+    teacher_engine: str | None = None
+    base_url: str | None = None
+    student_base_url: str | None = None
+    teacher_base_url: str | None = None
+    engine_options: Mapping[str, Any] = field(default_factory=dict)  # GenerationConfig fields
     # execution
     backend: str = "local"
     jobs: int | None = None
@@ -153,7 +161,17 @@ class EvalConfig:
             dtype=self.dtype,
             device=self.device,
             seed=self.seed,
+            **self.engine_fields(role),
         )
+
+    def engine_fields(self, role: str) -> dict[str, Any]:
+        """The role's engine and the engine options that apply to it."""
+        from harness.generation.config import engine_fields
+
+        student = role == "student"
+        engine = (self.student_engine if student else self.teacher_engine) or self.engine
+        url = (self.student_base_url if student else self.teacher_base_url) or self.base_url
+        return engine_fields(engine, url, self.engine_options)
 
     def settings(self) -> dict[str, Any]:
         """The ``settings`` block of summary.json."""
@@ -346,15 +364,12 @@ def _plan(config: EvalConfig) -> _Plan:
             models[role] = _ModelPlan(role, model, config.revision(role), None, None, None, None)
 
     if any(m.generated for m in models.values()):
-        config.generation_config("student" if models["student"].generated else "teacher").validate()
-        from harness.generation import model_fingerprint
-        from harness.generation.backend import check_model_source
+        from harness.generation.engine import engine_class
 
         for m in models.values():
             if m.generated:
-                assert m.model is not None
-                check_model_source(m.model)
-                m.fingerprint = model_fingerprint(m.model, m.revision)
+                gen = config.generation_config(m.role).validate()
+                m.fingerprint = engine_class(gen.engine).check(gen)
 
     hooks = _resolve_hooks(config)
     if config.metamorphic and config.metamorphic_relations is not None:
@@ -439,6 +454,11 @@ def cache_key(config: EvalConfig, model: _ModelPlan, dataset: Dataset, task_ids:
             "dtype": config.dtype,
             "device": config.device,
         }
+        gen = config.generation_config(model.role)
+        if gen.engine != "transformers":  # transformers keys stay what they were
+            from harness.generation.engine import engine_class
+
+            key["engine"] = engine_class(gen.engine).identity(gen)
     else:
         key["samples_sha256"] = model.samples_sha256
     return key

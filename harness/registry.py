@@ -136,8 +136,6 @@ ENGINES: Registry[Any] = Registry(
     "generation engine",
     {
         "transformers": "harness.generation.backend:TransformersEngine",
-        "vllm": "harness.generation.vllm_engine:VllmEngine",
-        "openai": "harness.generation.openai_engine:OpenAIEngine",
     },
 )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.commands.execute import add_limit_args
+from harness.commands.generate import add_engine_options, engine_kwargs
 from harness.generation.loading import DTYPE_NAMES
 from harness.registry import BACKENDS
 
@@ -55,6 +56,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add("--gate", type=Path, default=None, metavar="FILE", help="release gate (TOML); exit 1 when it fails")
     add("--no-progress", action="store_true", help="no progress bars")
     add("--quiet", action="store_true", help="no log lines on stderr")
+    add_engine_options(p, roles=("student", "teacher"))
     p.set_defaults(func=run)
     return p
 
@@ -77,7 +79,15 @@ def run(args: argparse.Namespace) -> int:
     from harness.commands.execute import limits_from_args
     from harness.evaluate import DEFAULT_DATASETS, EvalConfig, evaluate, render_console
 
+    engine = engine_kwargs(args)
     config = EvalConfig(
+        engine=engine.pop("engine"),
+        base_url=engine.pop("base_url"),
+        student_engine=args.student_engine,
+        teacher_engine=args.teacher_engine,
+        student_base_url=args.student_base_url,
+        teacher_base_url=args.teacher_base_url,
+        engine_options=engine,
         out=args.out,
         student=args.student,
         teacher=args.teacher,

@@ -5,13 +5,35 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.errors import UsageError
 from harness.generation.loading import DTYPE_NAMES, DTYPES, canonical_dtype  # noqa: F401
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+#: Engine options (GenerationConfig fields) and the engine each applies to.
+ENGINE_OPTIONS: dict[str, str] = {
+    "api_key_env": "openai",
+    "concurrency": "openai",
+    "request_timeout": "openai",
+    "max_retries": "openai",
+    "tensor_parallel_size": "vllm",
+    "data_parallel_size": "vllm",
+    "quantization": "vllm",
+    "lora": "vllm",
+}
+
+
+def engine_fields(engine: str, base_url: str | None, options: Mapping[str, Any]) -> dict[str, Any]:
+    """GenerationConfig fields for ``engine``: the options meant for it (a mixed eval passes
+    one set of options to models on different engines)."""
+    fields = {k: v for k, v in options.items() if ENGINE_OPTIONS.get(k) == engine}
+    return {"engine": engine, "base_url": base_url if engine == "openai" else None, **fields}
 
 
 @dataclass(frozen=True)
@@ -84,8 +106,8 @@ class GenerationConfig:
                 raise UsageError("--engine openai needs --base-url URL (e.g. http://127.0.0.1:8000/v1)")
             if not self.base_url.startswith(("http://", "https://")):
                 raise UsageError(f"--base-url must start with http:// or https:// (got {self.base_url!r})")
-        elif self.base_url or self.api_key_env:
-            raise UsageError("--base-url and --api-key-env are for --engine openai")
+        elif self.base_url:
+            raise UsageError("--base-url is for --engine openai")
         if self.api_key_env and not os.environ.get(self.api_key_env):
             raise UsageError(f"--api-key-env {self.api_key_env}: that environment variable is not set")
         for name in ("concurrency", "max_retries", "tensor_parallel_size", "data_parallel_size"):

@@ -10,13 +10,14 @@ registered by name in ``harness.registry.ENGINES``: ``transformers`` (in-process
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -80,6 +81,9 @@ class Engine(ABC):
     name: ClassVar[str]
     #: Whether the engine splits work over ``torchrun``/``accelerate`` ranks.
     distributed: ClassVar[bool] = False
+    #: Slow to start, so one started engine serves every run in the process with the same
+    #: model and engine settings (closed at exit, or by ``close_engines``).
+    pooled: ClassVar[bool] = False
 
     def __init__(self, config: GenerationConfig, *, quiet: bool = False) -> None:
         self.config = config
@@ -88,11 +92,20 @@ class Engine(ABC):
         self.local_rank = 0  # this process's GPU under torchrun/accelerate
 
     @classmethod
-    def check(cls, config: GenerationConfig) -> None:
-        """Cheap checks before anything heavy (exit 2 on a model that cannot exist)."""
+    def check(cls, config: GenerationConfig) -> str:
+        """Cheap checks before anything heavy (exit 2 on a model that cannot exist); returns
+        the model's fingerprint (what the eval cache keys its generations by)."""
+        from harness.generation.fingerprint import model_fingerprint
         from harness.generation.loading import check_model_source
 
         check_model_source(config.model)
+        return model_fingerprint(config.model, config.revision)
+
+    @classmethod
+    def logits_unavailable(cls, config: GenerationConfig) -> str | None:
+        """Why teacher-forced metrics cannot score this model (None: its weights load
+        in-process with transformers, as a local or hub checkpoint)."""
+        return None
 
     @classmethod
     def identity(cls, config: GenerationConfig) -> dict[str, Any]:
@@ -142,6 +155,47 @@ def engine_class(name: str) -> type[Engine]:
     return cls
 
 
+_POOL: dict[GenerationConfig, Engine] = {}
+
+
+def _pool_key(config: GenerationConfig) -> GenerationConfig:
+    """The config less what only the requests carry (sampling settings, sample count)."""
+    return replace(config, n_samples=1, temperature=0.0, top_p=0.95, max_new_tokens=1,
+                   batch_size=1, template="plain", seed=0)
+
+
+def open_engine(config: GenerationConfig, *, quiet: bool = False) -> Engine:
+    """An engine for ``config``: a pooled one already started for the same model and engine
+    settings if there is one, else a new one (started by its first run)."""
+    cls = engine_class(config.engine)
+    if not cls.pooled:
+        return cls(config, quiet=quiet)
+    key = _pool_key(config)
+    if key not in _POOL:
+        if not _POOL:
+            atexit.register(close_engines)
+        _POOL[key] = cls(config, quiet=quiet)
+    engine = _POOL[key]
+    engine.config, engine.quiet = config, quiet
+    return engine
+
+
+def close_engines() -> None:
+    """Close every pooled engine (their worker processes end)."""
+    while _POOL:
+        _POOL.popitem()[1].close()
+
+
+def no_logits_reason(*configs: GenerationConfig) -> str | None:
+    """Why teacher-forced metrics cannot be computed for these models (``teacher_forced: null``
+    with this reason), or None when every model's weights can be loaded for forced scoring."""
+    for config in configs:
+        why = engine_class(config.engine).logits_unavailable(config)
+        if why:
+            return f"{config.model} ({config.engine} engine): {why}"
+    return None
+
+
 # -------------------------------------------------------------------------- the samples run
 
 
@@ -173,8 +227,9 @@ def generate_samples(
     if out.is_dir():
         raise UsageError(f"--out {out} is a directory; give a .jsonl file path")
     selected = _select(dataset, limit, task_ids, prompts)
-    own = engine is None
-    eng = engine if engine is not None else engine_class(config.engine)(config, quiet=quiet)
+    eng = engine if engine is not None else open_engine(config, quiet=quiet)
+    own = engine is None and not eng.pooled
+    eng.config = config
     dist = init_dist() if eng.distributed else Dist()
     eng.local_rank = dist.local_rank
     run = _Run(dataset, config, template, out, list(dataset.tasks), dist, quiet)
@@ -351,4 +406,14 @@ class _Run:
         return self.out
 
 
-__all__ = ["Completion", "Engine", "Request", "engine_class", "generate_samples", "seed_for"]
+__all__ = [
+    "Completion",
+    "Engine",
+    "Request",
+    "engine_class",
+    "generate_samples",
+    "close_engines",
+    "no_logits_reason",
+    "open_engine",
+    "seed_for",
+]

@@ -230,6 +230,7 @@ def _teacher_forced(config: Any, cases: list[_Case]) -> tuple[Forced | None, str
     if not cases:
         return {}, None
     from harness.generation.backend import eos_token_ids
+    from harness.generation.engine import no_logits_reason
     from harness.generation.templates import get_template
     from harness.metamorphic.teacher_forced import (
         ForcedSequence,
@@ -238,7 +239,11 @@ def _teacher_forced(config: Any, cases: list[_Case]) -> tuple[Forced | None, str
         teacher_forced_stats,
     )
 
-    models = load_models(config.generation_config("teacher"), config.generation_config("student"))
+    teacher, student = config.generation_config("teacher"), config.generation_config("student")
+    why = no_logits_reason(teacher, student)
+    if why is not None:
+        return None, why
+    models = load_models(teacher, student)
     if isinstance(models, str):
         return None, models
     tok, template = models.tokenizer, get_template(config.template)
