@@ -92,8 +92,12 @@ class TrainConfig:
         for ok, msg in checks:
             if not ok:
                 raise UsageError(msg)
+        from harness.generation.loading import canonical_dtype
         from harness.generation.templates import get_training_template
         from harness.train.methods import check_distill_options
+
+        canonical_dtype(self.student_dtype, "--student-dtype")  # one vocabulary with generation
+        canonical_dtype(self.teacher_dtype, "--teacher-dtype")
 
         spec = check_distill_options(self.method, self.temperature, tuple(self.beta_init))
         if spec.needs_teacher and not self.teacher:
