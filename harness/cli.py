@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "sandbox": "harness.commands.sandbox",
     "report": "harness.commands.report",
     "gate": "harness.commands.gate",
+    "cache": "harness.commands.cache",
     "demo": "harness.commands.demo",
 }
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal, TextIO
 
+from harness.humanize import human_duration
+
 Mode = Literal["bar", "lines", "off"]
 
 
@@ -25,16 +27,6 @@ def progress_mode(flag: bool | None, stream: TextIO | None = None) -> Mode:
         return "bar"
     stream = stream or sys.stderr
     return "bar" if stream.isatty() and not os.environ.get("CI") else "lines"
-
-
-def human_duration(seconds: float) -> str:
-    """``42 s``, ``3 min 05 s``, ``1 h 02 min``: durations a person reads at a glance."""
-    s = max(0, int(round(seconds)))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
 
 
 class LineProgress:
