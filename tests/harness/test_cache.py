@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from harness.datasets import load_dataset
 from tests.conftest import REPO, write_jsonl
