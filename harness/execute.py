@@ -452,14 +452,25 @@ def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracl
     """
     jobs = [build_job(dataset, dataset.tasks[s.task_id], oracles[s.task_id], s, backend.limits) for s in samples]
     by_pos = {s.position: s for s in samples}
-    for job, result in backend.run(jobs):
+    judges: dict[int, Judge] = {}
+
+    def new_judge(job: Job) -> Judge:
+        task = dataset.tasks[by_pos[job.id].task_id]
+        judges[job.id] = judge = Judge(task, oracles.get(task.task_id), dataset.has_plus)
+        return judge
+
+    # The judges watch the outputs as they stream in: a sample stops at its first wrong output.
+    for job, result in backend.run(jobs, new_judge):
         sample = by_pos[job.id]
         task = dataset.tasks[sample.task_id]
-        yield sample, _make_row(sample, task, oracles.get(task.task_id), result, dataset.has_plus)
+        judge = judges.pop(job.id, None)
+        if judge is None or not result.watched:  # a backend that does not stream
+            judge = Judge(task, oracles.get(task.task_id), dataset.has_plus)
+            judge.feed(result.events)
+        yield sample, _make_row(sample, task, judge.verdict(result), result)
 
 
-def _make_row(sample: Sample, task: Task, oracle: TaskOracle | None, result: Outcome, has_plus: bool) -> dict[str, Any]:
-    verdict = judge(task, oracle, result, has_plus)
+def _make_row(sample: Sample, task: Task, verdict: dict[str, Any], result: Outcome) -> dict[str, Any]:
     row: dict[str, Any] = {"task_id": sample.task_id, "sample_index": sample.sample_index, **verdict,
                            "category": None, "complete": None}
     row["duration_s"] = round(result.wall, 4)

@@ -54,7 +54,6 @@ from typing import Any
 from sandbox import runner as _runner
 from sandbox.errors import SandboxUnavailable
 from sandbox.pool import RUNNER_PATH, Limits, MiB, PoolBackend, Worker, WorkerDied
-from sandbox.protocol import Job, Outcome
 
 IMAGE_ENV = "HARNESS_SANDBOX_IMAGE"
 DEFAULT_IMAGE = "distill-harness/sandbox:latest"
@@ -82,7 +81,7 @@ MEMORY_HEADROOM = 512 * MiB  # the runner, the interpreter and page cache on top
 START_TIMEOUT = 60.0
 MAX_START_FAILURES = 6  # consecutive failed container starts before the backend gives up
 _STREAM_HEADER = struct.Struct(">BxxxI")
-_FRAME_HEADER = _runner._HEADER  # the runner's frame header: JSON length, blob bytes
+_FRAME_HEADER = _runner.FRAME_HEADER  # the runner's frame header: JSON length, blob bytes
 _STDERR_KEEP = 8192
 
 
@@ -283,7 +282,7 @@ class DockerWorker(Worker):
                 "stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             self._sock = self._sockio._sock
             api.start(self.container_id)
-            hello = self._read(START_TIMEOUT)
+            hello = self._read()
         except WorkerDied as exc:
             err = self._stderr_tail()
             self.close()
@@ -342,11 +341,10 @@ class DockerWorker(Worker):
             self.backend._remove_container(cid)
 
     # -- protocol
-    def run(self, job: Job) -> Outcome:
+    def _send(self, meta: dict[str, Any], blobs: list[bytes] | tuple[bytes, ...] = ()) -> None:
         if not self.alive():
             raise WorkerDied("container is not running")
         assert self._sock is not None
-        meta, blobs = job.frame()
         try:
             self._sock.settimeout(None)
             for part in _runner.pack_frame(meta, blobs):
@@ -354,12 +352,12 @@ class DockerWorker(Worker):
         except OSError as exc:
             self._eof = True
             raise WorkerDied(f"{self.name}: {exc}") from exc
-        # A hung engine or a paused container must not hang the run: allow the runner's own
-        # wall-clock cap plus a margin before declaring the container dead.
-        return Outcome.from_frame(self._read(job.wall_total * 1.25 + 60.0))
 
-    def _read(self, timeout: float = START_TIMEOUT) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+    def _read(self, deadline: float | None = None) -> dict[str, Any]:
+        """The next frame. A hung engine or a paused container must not hang the run: the pool
+        allows a job the runner's own wall-clock cap plus a margin before declaring it dead."""
+        if deadline is None:
+            deadline = time.monotonic() + START_TIMEOUT
         while True:
             if len(self._out) >= _FRAME_HEADER.size:
                 meta_len, blob_len = _FRAME_HEADER.unpack_from(self._out)

@@ -18,7 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import runner as _runner
-from sandbox.protocol import Backend, GiB, Job, Limits, MiB, Outcome, WatchFactory
+from sandbox.protocol import (
+    Backend,
+    Event,
+    GiB,
+    Job,
+    Limits,
+    MiB,
+    Outcome,
+    Watch,
+    WatchFactory,
+    decode_events,
+)
 
 RUNNER_PATH = Path(_runner.__file__).resolve()
 
@@ -73,7 +84,8 @@ class Worker:
         except (OSError, IndexError):
             return ""
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self, deadline: float | None = None) -> dict[str, Any]:
+        """The next frame from the runner (``deadline``: the Docker worker's; pipes need none)."""
         assert self.proc is not None and self.proc.stdout is not None
         try:
             msg = _runner.read_frame(self.proc.stdout.fileno())
@@ -83,16 +95,38 @@ class Worker:
             raise WorkerDied("runner closed its channel")
         return msg  # type: ignore[no-any-return]
 
-    def run(self, job: Job) -> Outcome:
-        if self.proc is None or self.proc.poll() is not None:
+    def _send(self, meta: dict[str, Any], blobs: list[bytes] | tuple[bytes, ...] = ()) -> None:
+        if self.proc is None or self.proc.poll() is not None or self.proc.stdin is None:
             raise WorkerDied("runner is not running")
-        assert self.proc.stdin is not None
         try:
-            meta, blobs = job.frame()
             _runner.write_frame(self.proc.stdin.fileno(), meta, blobs)
         except OSError as exc:
             raise WorkerDied(str(exc)) from exc
-        return Outcome.from_frame(self._read())
+
+    def run(self, job: Job, watch: Watch | None = None) -> Outcome:
+        """Run one job. With ``watch``, its events stream in and are fed to it as they arrive;
+        when it says so, the runner is told to stop the sample (the rest cannot matter)."""
+        if not self.alive():
+            raise WorkerDied("runner is not running")
+        meta, blobs = job.frame()
+        if watch is not None:
+            meta["stream"] = True
+        self._send(meta, blobs)
+        deadline = time.monotonic() + job.wall_total * 1.25 + 60.0
+        events: list[Event] = []
+        stopping = False
+        while True:
+            msg = self._read(deadline)
+            new = decode_events(msg.get("events"), msg.get("_blobs") or [])
+            events += new
+            if watch is not None and new and watch.feed(new) and not stopping:
+                self._send({"op": "stop"})
+                stopping = True
+            if msg.get("t") != "ev":
+                outcome = Outcome.from_frame(msg)
+                outcome.events = events
+                outcome.watched = watch is not None
+                return outcome
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -182,7 +216,7 @@ class PoolBackend(Backend):
                     job = todo.get()
                     if job is None:
                         return
-                    done.put((job, self._run_with_retries(index, job, holder)))
+                    done.put((job, self._run_with_retries(index, job, holder, watch)))
             except BaseException as exc:
                 done.put(exc)
             finally:
@@ -220,7 +254,8 @@ class PoolBackend(Backend):
             for t in threads:
                 t.join(timeout=5)
 
-    def _run_with_retries(self, index: int, job: Job, holder: dict[str, Worker | None]) -> Outcome:
+    def _run_with_retries(self, index: int, job: Job, holder: dict[str, Worker | None],
+                          watch: WatchFactory | None = None) -> Outcome:
         reasons: list[str] = []
         for attempt in range(self.max_attempts):
             worker = holder["w"]
@@ -236,7 +271,7 @@ class PoolBackend(Backend):
                 with self._lock:
                     self._workers.append(worker)
             try:
-                outcome = worker.run(job)
+                outcome = worker.run(job, watch(job) if watch is not None else None)  # fresh per attempt
                 outcome.attempts = attempt + 1
                 return outcome
             except WorkerDied as exc:

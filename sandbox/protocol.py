@@ -213,6 +213,7 @@ class Timeout:
     i: int | None
     cpu: float
     wall: float
+    limit: float = 0.0  # the CPU limit of the phase or test (the kill came at limit x (1 + grace))
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,8 @@ class Outcome:
     output: str = ""
     wall: float = 0.0
     attempts: int = 1
+    stopped: bool = False  # the host stopped the sample early (its watch saw a failure)
+    watched: bool = False  # a watch was fed every event of this outcome as it arrived
 
     @classmethod
     def from_frame(cls, msg: dict[str, Any]) -> Outcome:
@@ -247,12 +250,14 @@ class Outcome:
         return cls(
             events=decode_events(msg.get("events"), blobs),
             finished=bool(msg.get("finished")),
-            timeout=Timeout(str(t.get("phase")), t.get("i"), float(t.get("cpu") or 0.0), float(t.get("wall") or 0.0))
+            timeout=Timeout(str(t.get("phase")), t.get("i"), float(t.get("cpu") or 0.0), float(t.get("wall") or 0.0),
+                            float(t.get("limit") or 0.0))
             if isinstance(t, dict) else None,
             protocol_error=msg.get("protocol_error"),
             exit=Exit(e.get("signal"), e.get("name"), e.get("code")) if isinstance(e, dict) else None,
             output=str(msg.get("output") or ""),
             wall=float(msg.get("wall") or 0.0),
+            stopped=bool(msg.get("stopped")),
         )
 
     @classmethod

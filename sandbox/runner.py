@@ -9,7 +9,9 @@ nor the host has to parse them to route them: the host compares an output's byte
 reference's bytes and decodes only on a mismatch.
 The host sends ``{"op": "run", ...job}``; the server forks a child per job, watches it from
 outside (CPU time read from /proc, wall clock, output bounds), kills every process of the
-sample when it is done, and answers with one result frame. The child receives only the inputs,
+sample when it is done, and answers with one result frame. A ``stream`` job's events also
+travel as they arrive (``{"t": "ev"}`` frames before the result), and the host may then
+answer ``{"op": "stop"}``: the server kills the sample at once (the host has seen a failure). The child receives only the inputs,
 never the expected outputs: verdicts are decided by the host, outside this process tree.
 
 Values cross the boundary in a tagged JSON encoding (:func:`encode` / :func:`decode`) that only
@@ -39,8 +41,9 @@ import tempfile
 import time
 from typing import Any
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 _HEADER = struct.Struct(">II")  # JSON length, blob bytes
+FRAME_HEADER = _HEADER
 MAX_FRAME = 512 * 1024 * 1024
 
 # ----------------------------------------------------------------------------- codec
@@ -366,37 +369,6 @@ def read_frame(fd: int) -> Any:
     return parse_frame(body, meta_len)
 
 
-def job_frame(job: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-    """A job as sent to the server: the encoded inputs travel as one blob (``inputs_json``,
-    cached by the caller per task, or ``inputs`` serialised here)."""
-    raw = job.get("inputs_json")
-    inputs = job.get("inputs") or []
-    if raw is None:
-        raw = json.dumps(inputs, separators=(",", ":")).encode("utf-8")
-    meta = {k: v for k, v in job.items() if k not in ("inputs", "inputs_json")}
-    meta.setdefault("n_inputs", len(inputs))
-    return meta, [raw]
-
-
-def attach_outputs(result: dict[str, Any]) -> dict[str, Any]:
-    """Host side: expand the server's compact ``R`` events (``[i, cpu, fl, blob]``) into dicts
-    whose ``raw`` holds the output's encoded bytes."""
-    blobs = result.pop("_blobs", None) or []
-    events = result.get("events")
-    if isinstance(events, list):
-        for n, ev in enumerate(events):
-            if isinstance(ev, list) and len(ev) == 4:
-                i, cpu, fl, k = ev
-                raw = blobs[k] if type(k) is int and 0 <= k < len(blobs) else b'{"$u":"missing output"}'
-                events[n] = {"t": "R", "i": i, "cpu": cpu, "fl": fl, "raw": raw}
-    return result
-
-
-def output_value(event: dict[str, Any]) -> Any:
-    """The decoded value of an ``R`` event's output (see :func:`attach_outputs`)."""
-    return decode(json.loads(event["raw"]))
-
-
 # The child's channel to the server has its own, leaner framing: a kind byte and a body length,
 # then for ``R`` (one test's result) the test index, CPU seconds and is_floats flag as binary
 # followed by the encoded output, and for ``J`` a JSON object (every other event). Tests that
@@ -520,43 +492,52 @@ def _exc_info(exc: BaseException, phase: str, index: Any = None) -> dict[str, An
     }
 
 
-def _child_main(job: dict[str, Any], res_fd: int) -> None:
-    """Runs the candidate. Everything it needs is bound locally before candidate code runs."""
-    _write_all = write_all
-    _head = _CHILD_HEADER.pack
-    _r_head = _R_HEADER.pack
-    _r_size = _R_FIELDS.size
-    _encode = encode
-    _decode = decode
-    _loads = json.loads
-    _dumps = json.dumps
-    _perf = time.process_time
-    _exc = _exc_info
-    fast = bool(job.get("fast", True))
-    not_none = bool(job.get("not_none", False))
+def _sender(res_fd: int) -> Any:
+    """``send(obj)``: one JSON event on the result channel."""
+    _write_all, _head, _dumps = write_all, _CHILD_HEADER.pack, json.dumps
 
     def send(obj: dict[str, Any]) -> None:
         body = _dumps(obj, separators=(",", ":")).encode("utf-8", "replace")
         _write_all(res_fd, _head(b"J", len(body)) + body)
 
+    return send
+
+
+def _encode_output(out: Any, not_none: bool) -> bytes:
+    """An output as the bytes the host compares (never raises: a bomb becomes an opaque marker)."""
+    try:
+        enc = {"$nn": out is not None} if not_none and type(out) is not bool else encode(out)
+    except EncodeError:
+        enc = _digest(out)
+    except BaseException as exc:  # a bomb in __class__, __repr__, ...
+        enc = {"$u": f"unencodable: {type(exc).__name__}"}
+    try:
+        return json.dumps(enc, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    except BaseException as exc:
+        return b'{"$u":"unencodable: %s"}' % type(exc).__name__.encode("ascii", "replace")
+
+
+def _load_candidate(job: dict[str, Any], send: Any) -> tuple[dict[str, Any], Any, list[Any]] | None:
+    """Compile and run the program and the task's setup, find the entry point, read the inputs.
+    None (after reporting the exception) when any of it fails."""
     try:
         code = compile(job["code"], "<solution>", "exec", dont_inherit=True)
     except BaseException as exc:  # SyntaxError, IndentationError, ValueError (null bytes)...
-        send(_exc(exc, "compile"))
-        return
+        send(_exc_info(exc, "compile"))
+        return None
     g: dict[str, Any] = {}
     send({"t": "B"})
     try:
         exec(code, g)
     except BaseException as exc:
-        send(_exc(exc, "exec"))
-        return
+        send(_exc_info(exc, "exec"))
+        return None
     if job.get("setup"):
         try:
             exec(compile(job["setup"], "<setup>", "exec", dont_inherit=True), g)
         except BaseException as exc:
-            send(_exc(exc, "setup"))
-            return
+            send(_exc_info(exc, "setup"))
+            return None
     entry = job.get("entry_point") or ""
     fn: Any = g.get(entry) if entry else None
     if entry and fn is None:
@@ -564,46 +545,46 @@ def _child_main(job: dict[str, Any], res_fd: int) -> None:
               "chain": ["NameError", "Exception", "BaseException", "object"],
               "msg": f"entry point {entry!r} is not defined", "in_solution": False,
               "deepest": "<harness>", "lineno": None})
-        return
+        return None
     try:
-        inputs = _loads(job.get("inputs_json") or b"[]")
+        inputs = json.loads(job.get("inputs_json") or b"[]")
     except BaseException as exc:  # the candidate broke json: its own inputs are all it can spoil
-        send(_exc(exc, "exec"))
-        return
-    send({"t": "L"})  # loaded: the tests start now
-    failed = False
-    paused = False
-    # A slice of the tests (reference runs split long tasks across runners) and a CPU budget
-    # after which the child stops before the next test and says where (``P``).
+        send(_exc_info(exc, "exec"))
+        return None
+    return g, fn, inputs
+
+
+def _run_tests(job: dict[str, Any], fn: Any, inputs: list[Any], res_fd: int, send: Any) -> tuple[bool, bool]:
+    """Call ``fn`` on each input of the job's slice; returns (an exception was raised, paused).
+
+    The hot loop of the runner (HumanEval+ has 124k inputs): helpers are bound to locals and
+    an output's event is one binary frame. A CPU budget (reference runs split long tasks
+    across runners) stops the loop before the next input and says where (``P``).
+    """
+    _write_all, _r_head, _r_size = write_all, _R_HEADER.pack, _R_FIELDS.size
+    _decode, _perf, _encode_out = decode, time.process_time, _encode_output
+    fast = bool(job.get("fast", True))
+    not_none = bool(job.get("not_none", False))
     first = int(job.get("first") or 0)
     last = min(int(job.get("last") or len(inputs)), len(inputs))
     budget = job.get("cpu_budget")
+    failed = False
     start = _perf()
     for i in range(first, last):
         if budget is not None and i > first and _perf() - start >= budget:
             send({"t": "P", "i": i})
-            paused = True
-            break
+            return failed, True
         args = _decode(inputs[i])
         t0 = _perf()
         try:
             out = fn(*args)
         except BaseException as exc:
-            send(_exc(exc, "call", i))
+            send(_exc_info(exc, "call", i))
             failed = True
             if fast:
                 break
             continue
-        try:
-            enc = {"$nn": out is not None} if not_none and type(out) is not bool else _encode(out)
-        except EncodeError:
-            enc = _digest(out)
-        except BaseException as exc:  # a bomb in __class__, __repr__, ...
-            enc = {"$u": f"unencodable: {type(exc).__name__}"}
-        try:
-            payload = _dumps(enc, separators=(",", ":")).encode("utf-8", "surrogatepass")
-        except BaseException as exc:
-            payload = b'{"$u":"unencodable: %s"}' % type(exc).__name__.encode("ascii", "replace")
+        payload = _encode_out(out, not_none)
         # Only meaningful for the (trusted) reference run: evalplus's is_floats(expected).
         fl = type(out) is float or (type(out) in (list, tuple) and len(out) > 0
                                     and all(type(x) is float for x in out))
@@ -614,12 +595,26 @@ def _child_main(job: dict[str, Any], res_fd: int) -> None:
         else:
             _write_all(res_fd, head)
             _write_all(res_fd, payload)
-    if job.get("asserts") and not (failed and fast) and not paused:
+    return failed, False
+
+
+def _child_main(job: dict[str, Any], res_fd: int) -> None:
+    """Runs the candidate: load it (``B``), its tests (``L``, then an event per input), the
+    residual asserts (``A``, ``AOK``), end (``E``). The candidate can write to the result channel
+    itself; the host never trusts it for more than the candidate's own verdict."""
+    send = _sender(res_fd)
+    loaded = _load_candidate(job, send)
+    if loaded is None:
+        return
+    g, fn, inputs = loaded
+    send({"t": "L"})  # loaded: the tests start now
+    failed, paused = _run_tests(job, fn, inputs, res_fd, send)
+    if job.get("asserts") and not (failed and job.get("fast", True)) and not paused:
         send({"t": "A"})
         try:
             exec(compile(job["asserts"], "<tests>", "exec", dont_inherit=True), g)
         except BaseException as exc:
-            send(_exc(exc, "assert"))
+            send(_exc_info(exc, "assert"))
             return
         send({"t": "AOK"})
     send({"t": "E"})
@@ -706,6 +701,8 @@ class Server:
             msg = read_frame(self.in_fd)
             if msg is None or msg.get("op") == "exit":
                 return
+            if msg.get("op") == "stop":
+                continue  # the job it was meant for had ended already
             if msg.get("op") == "ping":
                 write_frame(self.out_fd, {"t": "pong"})
                 continue
@@ -772,9 +769,9 @@ class Server:
             self._exec_child(job, res_w, out_w, workdir)
         os.close(res_w)
         os.close(out_w)
-        outputs: list[bytes] = []
+        watch = _Watch(self, job, pid, res_r, out_r, wall0)
         try:
-            result = self._watch(job, pid, res_r, out_r, wall0, outputs)
+            result = watch.run()
         finally:
             self._kill_sample(pid)
             status: int | None
@@ -794,7 +791,7 @@ class Server:
                 result["exit"] = {"code": os.WEXITSTATUS(status)}
         result["id"] = job.get("id")
         result["wall"] = time.monotonic() - wall0
-        return result, outputs
+        return result, watch.blobs
 
     def _reap(self) -> None:
         while True:
@@ -805,129 +802,152 @@ class Server:
             if pid == 0:
                 return
 
+
+class _Watch:
+    """One running sample, watched from outside: per-phase CPU and wall budgets, the result
+    channel (events, streamed to the host as they arrive when the job asks for it), captured
+    output, and the host's ``stop`` (sent once the host has seen a failure)."""
+
     # Tests that finish within this many seconds of wall time never cost a read of /proc: the
     # CPU baseline of a test is taken lazily, charging the test for the wall time it had already
     # run (at most this much), which is negligible against limits of at least a second.
     LAZY_BASELINE = 0.02
 
-    def _watch(self, job: dict[str, Any], pid: int, res_r: int, out_r: int, wall0: float,
-               outputs: list[bytes]) -> dict[str, Any]:
-        limits = [float(x) for x in job.get("limits") or []]
-        n_inputs = int(job.get("n_inputs") or 0)
-        default_limit = float(job.get("default_limit", 1.0))
-        exec_limit = float(job.get("exec_limit", 10.0))
-        wall_factor = float(job.get("wall_factor", 3.0))
-        wall_total = float(job.get("wall_total", 120.0))
-        out_limit = int(job.get("output_bytes", 8192))
-        frames = FrameBuffer(limit=int(job.get("frame_bytes", 64 * 1024 * 1024)))
-        lazy = self.LAZY_BASELINE
+    def __init__(self, server: Server, job: dict[str, Any], pid: int, res_r: int, out_r: int, wall0: float) -> None:
+        self.server, self.job, self.pid, self.res_r, self.out_r, self.wall0 = server, job, pid, res_r, out_r, wall0
+        self.limits = [float(x) for x in job.get("limits") or []]
+        self.n_inputs = int(job.get("n_inputs") or 0)
+        # A test may run to (1 + grace) x its limit before it is killed: the host decides what a
+        # test that finished over its limit means (see harness.execute).
+        self.grace = 1.0 + max(0.0, float(job.get("grace") or 0.0))
+        self.wall_factor = float(job.get("wall_factor", 3.0))
+        self.wall_total = float(job.get("wall_total", 120.0))
+        self.out_limit = int(job.get("output_bytes", 8192))
+        self.stream = bool(job.get("stream"))
+        self.frames = FrameBuffer(limit=int(job.get("frame_bytes", 64 * 1024 * 1024)))
+        self.events: list[Any] = []  # not yet sent to the host
+        self.blobs: list[bytes] = []
+        self.output = bytearray()
+        self.phase = "start"  # start -> exec -> tests -> asserts -> done
+        self.current = int(job.get("first") or 0) - 1  # index of the last finished test
+        self.timeout: dict[str, Any] | None = None
+        self.finished = False
+        self.stopped = False
+        self.open_fds = {res_r, out_r}
+        self.phase_wall = time.monotonic()
+        self.phase_cpu: float | None = _proc_cpu(pid)
+        self.phase_busy = _proc_busy(pid)
 
-        events: list[Any] = []
-        output = bytearray()
-        phase = "start"  # start -> exec -> tests -> asserts -> done
-        current = int(job.get("first") or 0) - 1  # index of the last finished test
-        timeout: dict[str, Any] | None = None
-        finished = False
-        open_fds = {res_r, out_r}
+    def budget(self) -> float:
+        if self.phase in ("start", "exec"):
+            return float(self.job.get("exec_limit", 10.0))
+        if self.phase == "tests":
+            nxt = self.current + 1
+            return self.limits[nxt] if nxt < len(self.limits) else float(self.job.get("default_limit", 1.0))
+        return float(self.job.get("assert_limit", 10.0))
 
-        def budget() -> float:
-            if phase in ("start", "exec"):
-                return exec_limit
-            if phase == "tests":
-                nxt = current + 1
-                return limits[nxt] if nxt < len(limits) else default_limit
-            return float(job.get("assert_limit", 10.0))
-
-        phase_wall = time.monotonic()
-        phase_cpu: float | None = _proc_cpu(pid)
-        phase_busy = _proc_busy(pid)
-        while open_fds:
-            limit = budget()
-            now = time.monotonic()
-            since = now - phase_wall
-            if phase_cpu is None and since >= lazy:
-                phase_cpu = _proc_cpu(pid) - since
-                busy_now = _proc_busy(pid)
-                phase_busy = None if busy_now is None else busy_now - since
-            if phase_cpu is None:
-                used = 0.0
-                wait = max(0.001, lazy - since)
-                if now - wall0 > wall_total:
-                    used = float("inf")
-            else:
-                cpu = _proc_cpu(pid)
-                busy = _proc_busy(pid)
-                used = cpu - phase_cpu
-                blocked = since
-                if busy is not None and phase_busy is not None:
-                    blocked -= busy - phase_busy
-                if used > limit or blocked > wall_factor * limit + 1.0 or now - wall0 > wall_total:
-                    used = float("inf")
-                wait = min(0.05, max(0.001, limit - used))
-            if used == float("inf"):
-                where: Any = current + 1 if phase == "tests" else phase
-                cpu_used = (_proc_cpu(pid) - phase_cpu) if phase_cpu is not None else 0.0
-                timeout = {"phase": phase, "i": where if phase == "tests" else None,
-                           "cpu": cpu_used, "wall": since}
+    def run(self) -> dict[str, Any]:
+        listen = [self.server.in_fd] if self.stream else []
+        while self.open_fds:
+            wait = self.check_time()
+            if self.timeout is not None:
                 break
             try:
-                ready, _, _ = select.select(list(open_fds), [], [], wait)
+                ready, _, _ = select.select([*self.open_fds, *listen], [], [], wait)
             except InterruptedError:
                 continue
-            progressed = False
-            for fd in ready:
-                try:
-                    data = os.read(fd, 1 << 20)
-                except OSError:
-                    data = b""
-                if not data:
-                    open_fds.discard(fd)
-                    continue
-                if fd == out_r:
-                    if len(output) < out_limit:
-                        output += data[: out_limit - len(output)]
-                    continue
-                for msg in frames.feed(data):
-                    kind = msg.get("t")
-                    if kind == "B":
-                        phase = "exec"
-                    elif kind == "L":
-                        phase = "tests"
-                        progressed = True
-                    elif kind == "R" or (kind == "X" and msg.get("phase") == "call"):
-                        i = msg.get("i")
-                        if kind == "R":  # compact on the way to the host: [i, cpu, fl, blob]
-                            events.append([i, msg["cpu"], msg["fl"], len(outputs)])
-                            outputs.append(msg["payload"])
-                        else:
-                            events.append(msg)
-                        if isinstance(i, int) and 0 <= i < max(n_inputs, 1):
-                            current = i
-                        progressed = True
-                    elif kind == "A":
-                        phase = "asserts"
-                        progressed = True
-                    elif kind in ("X", "AOK", "P"):
-                        events.append(msg)
-                    elif kind == "E":
-                        finished = True
-                if frames.error:
-                    open_fds.discard(res_r)
+            if self.read_ready(ready):
+                self.phase_wall, self.phase_cpu, self.phase_busy = time.monotonic(), None, None
+            if self.stopped or self.frames.error or (self.finished and self.res_r not in self.open_fds):
+                break
+            if self.stream and self.events:
+                self.flush()
+        return {"t": "result", "events": self.events, "finished": self.finished, "timeout": self.timeout,
+                "protocol_error": self.frames.error, "stopped": self.stopped,
+                "output": self.output.decode("utf-8", "replace")}
+
+    def check_time(self) -> float:
+        """Seconds to wait for the next event; sets ``timeout`` when the budget is spent."""
+        limit = self.budget()
+        now = time.monotonic()
+        since = now - self.phase_wall
+        if self.phase_cpu is None and since >= self.LAZY_BASELINE:
+            self.phase_cpu = _proc_cpu(self.pid) - since
+            busy_now = _proc_busy(self.pid)
+            self.phase_busy = None if busy_now is None else busy_now - since
+        if self.phase_cpu is None:
+            over = now - self.wall0 > self.wall_total
+            wait = max(0.001, self.LAZY_BASELINE - since)
+            used = 0.0
+        else:
+            used = _proc_cpu(self.pid) - self.phase_cpu
+            blocked = since
+            busy = _proc_busy(self.pid)
+            if busy is not None and self.phase_busy is not None:
+                blocked -= busy - self.phase_busy
+            hard = limit * (self.grace if self.phase == "tests" else 1.0)
+            over = used > hard or blocked > self.wall_factor * limit + 1.0 or now - self.wall0 > self.wall_total
+            wait = min(0.05, max(0.001, hard - used))
+        if over:
+            self.timeout = {"phase": self.phase, "i": self.current + 1 if self.phase == "tests" else None,
+                            "cpu": used, "wall": since, "limit": limit}
+        return wait
+
+    def read_ready(self, ready: list[int]) -> bool:
+        """Read what is ready; True when a new test (or phase) started: its budget counts from now."""
+        progressed = False
+        for fd in ready:
+            if fd == self.server.in_fd:
+                msg = read_frame(fd)
+                self.stopped = msg is None or msg.get("op") == "stop"
+                continue
+            try:
+                data = os.read(fd, 1 << 20)
+            except OSError:
+                data = b""
+            if not data:
+                self.open_fds.discard(fd)
+            elif fd == self.out_r:
+                if len(self.output) < self.out_limit:
+                    self.output += data[: self.out_limit - len(self.output)]
+            else:
+                for msg in self.frames.feed(data):
+                    progressed = self.on_event(msg) or progressed
+                if self.frames.error:
+                    self.open_fds.discard(self.res_r)
                     break
-            if progressed:  # a new test (or phase) started: its budget counts from now
-                phase_wall, phase_cpu, phase_busy = time.monotonic(), None, None
-            if frames.error:
-                break
-            if finished and res_r not in open_fds:
-                break
-        return {
-            "t": "result",
-            "events": events,
-            "finished": finished,
-            "timeout": timeout,
-            "protocol_error": frames.error,
-            "output": output.decode("utf-8", "replace"),
-        }
+        return progressed
+
+    def on_event(self, msg: dict[str, Any]) -> bool:
+        kind = msg.get("t")
+        if kind == "B":
+            self.phase = "exec"
+        elif kind == "L":
+            self.phase = "tests"
+            return True
+        elif kind == "R" or (kind == "X" and msg.get("phase") == "call"):
+            i = msg.get("i")
+            if kind == "R":  # compact on the way to the host: [i, cpu, fl, blob]
+                self.events.append([i, msg["cpu"], msg["fl"], len(self.blobs)])
+                self.blobs.append(msg["payload"])
+            else:
+                self.events.append(msg)
+            if isinstance(i, int) and 0 <= i < max(self.n_inputs, 1):
+                self.current = i
+            return True
+        elif kind == "A":
+            self.phase = "asserts"
+            return True
+        elif kind in ("X", "AOK", "P"):
+            self.events.append(msg)
+        elif kind == "E":
+            self.finished = True
+        return False
+
+    def flush(self) -> None:
+        """Send the events seen so far to the host (streaming jobs)."""
+        write_frame(self.server.out_fd, {"t": "ev", "events": self.events}, self.blobs)
+        self.events, self.blobs = [], []
 
 
 def _drop_privileges(uid: int) -> None:

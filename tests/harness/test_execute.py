@@ -162,3 +162,42 @@ def test_rerun_of_finished_directory_is_a_no_op(data_dir, tmp_path):
     second = execute_samples(cfg).rows
     assert first == second
     assert Path(tmp_path / "o" / "results.jsonl").stat().st_mtime_ns >= mtime
+
+
+STOPPED_SAMPLE = '''import time
+_calls = [0]
+def has_close_elements(numbers, threshold):
+    n = _calls[0]
+    _calls[0] += 1
+    print(f"call {n}", flush=True)
+    if 1 <= n <= 3:  # the next calls burn CPU: a stopped sample never gets past them
+        t = time.process_time()
+        while time.process_time() - t < 0.4:
+            pass
+    return "wrong"
+'''
+
+
+def test_a_sample_stops_at_its_first_wrong_output(data_dir, tmp_path, monkeypatch):
+    """Wrong on input 0: stopped there (its trace ends at call 1 at most), with the verdict and
+    failing input the full run gives."""
+    from harness.execute import build_job, judge, run_samples
+    from harness.expected import CACHE_ENV, compute_expected
+    from harness.samples import Sample
+    from sandbox.local import LocalBackend
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    ds = load_dataset("humaneval+", data_dir).select(task_ids=["HumanEval/0"])
+    task = ds.tasks["HumanEval/0"]
+    sample = Sample(0, "HumanEval/0", 0, STOPPED_SAMPLE)
+    with LocalBackend(jobs=1) as backend:
+        oracles = compute_expected(ds, backend)
+        [(_, row)] = list(run_samples(backend, ds, oracles, [sample]))
+        [(_, full)] = list(backend.run([build_job(ds, task, oracles[task.task_id], sample, backend.limits)]))
+    n = len(task.base_tests) + len(task.plus_tests)
+    assert len(list(full.outputs())) == n and not full.stopped  # without a watch: every input ran
+    assert "call 0" in row["output"] and "call 2" not in row["output"]
+    expected = judge(task, oracles[task.task_id], full, has_plus=True)
+    assert (row["error_type"], row["failed_input_index"], row["failed_in"]) == ("AssertionError", 0, "base")
+    assert {k: row[k] for k in expected if k != "error_message"} == {k: v for k, v in expected.items()
+                                                                     if k != "error_message"}
