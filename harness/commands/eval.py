@@ -65,7 +65,7 @@ def _relation_names(spec: str | None) -> list[str] | None:
     """The relation names of ``--metamorphic-relations``, checked before anything runs."""
     if spec is None:
         return None
-    from harness.commands.transforms import _relation_names as names
+    from harness.metamorphic.catalog import parse_relation_names as names
 
     chosen = names(spec)
     if not chosen:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.errors import UsageError
-
 RunnerFactory = Callable[[Sequence[Any], argparse.Namespace], Any]
-"""Builds the ``run_outputs`` callable for ``check`` from the tasks and the arguments."""
+"""Builds the ``run_outputs`` callable for ``check`` from the tasks and the arguments (the
+harness swaps in its sandbox this way); the default runs each program in a local subprocess."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -93,143 +91,44 @@ def _dataset_args(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, runner_factory: RunnerFactory | None = None) -> int:
     action = getattr(args, "transforms_command", None)
     if action == "check":
-        return _check(args, runner_factory or subprocess_runner_factory)
+        return _check(args, runner_factory)
     if action == "list":
         return _list(args)
     if action == "show":
-        return _show(args)
+        from harness.metamorphic.catalog import show
+
+        print(show(args.dataset, args.task, args.relation, args.seed, data_dir=args.data_dir))
+        return 0
     print("usage: harness transforms {check,list,show} ...", file=sys.stderr)
     return 2
 
 
-def subprocess_runner_factory(tasks: Sequence[Any], args: argparse.Namespace) -> Any:
-    """The default runner: each program in a local subprocess (trusted canonical code only).
-    The harness swaps in its sandbox by passing another factory to :func:`run`."""
-    from harness.metamorphic import dataset_inputs, subprocess_runner
+def _check(args: argparse.Namespace, runner_factory: RunnerFactory | None) -> int:
+    from harness.metamorphic.catalog import check, render_summary, subprocess_runner_factory
 
-    return subprocess_runner(
-        dataset_inputs(tasks, args.inputs), timeout=args.timeout, jobs=args.jobs
-    )
-
-
-def _load(name: str, data_dir: str | None) -> Any:
-    from harness.datasets import load_dataset
-
-    return load_dataset(name, data_dir=data_dir)
-
-
-def _relation_names(spec: str | None) -> list[str] | None:
-    from harness.metamorphic import get_relations
-
-    if spec is None:
-        return None
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    get_relations(names)  # an unknown name: the registry's error
-    return names
-
-
-def _check(args: argparse.Namespace, runner_factory: RunnerFactory) -> int:
-    from harness.metamorphic import validate
-
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit must be at least 1")
-    names = _relation_names(args.relations)
-    dataset = _load(args.dataset, args.data_dir)
-    tasks = list(dataset.tasks.values())
-    if args.limit is not None:
-        tasks = tasks[: args.limit]
-    runner = None if args.static_only else runner_factory(tasks, args)
-
-    def progress(message: str) -> None:
-        if not args.json:
-            print(f"transforms check: {message}", file=sys.stderr)
-
-    table = validate(
-        _Named(getattr(dataset, "name", args.dataset), tasks),
-        names,
-        runner,
-        seed=args.seed,
-        progress=progress,
-        jobs=args.jobs or os.cpu_count() or 1,
+    factory = None
+    if not args.static_only:
+        factory = (
+            subprocess_runner_factory(args.inputs, args.timeout, args.jobs)
+            if runner_factory is None
+            else lambda tasks: runner_factory(tasks, args)
+        )
+    table = check(
+        args.dataset, data_dir=args.data_dir, relations=args.relations, limit=args.limit,
+        seed=args.seed, jobs=args.jobs, runner_factory=factory,
+        progress=None if args.json else lambda m: print(f"transforms check: {m}", file=sys.stderr),
     )
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(table.to_json(indent=1))
-    if args.json:
-        print(table.to_json(indent=1))
-    else:
-        print(render_summary(table, inputs=None if args.static_only else args.inputs))
+    print(table.to_json(indent=1) if args.json else render_summary(
+        table, inputs=None if args.static_only else args.inputs))
     return 0
-
-
-class _Named:
-    """A dataset view: a name and a subset of its tasks."""
-
-    def __init__(self, name: str, tasks: list[Any]) -> None:
-        self.name = name
-        self.tasks = {t.task_id: t for t in tasks}
-
-
-def render_summary(table: Any, inputs: str | None = None) -> str:
-    """The per-relation table as text, strict relations first, soft ones apart."""
-    summary = table.summary()
-    mode = f"dynamic on {inputs} inputs" if table.dynamic else "static only"
-    lines = [f"{table.dataset or 'dataset'}: {len(table.task_ids)} tasks, seed {table.seed}, {mode}"]
-    header = f"{'relation':24s} {'group':6s} {'applies':>8s} {'static':>8s} {'valid':>8s} {'share':>7s}"
-    for group in ("strict", "soft"):
-        rows = [(n, s) for n, s in summary.items() if s["group"] == group]
-        if not rows:
-            continue
-        lines += ["", header]
-        for name, s in rows:
-            lines.append(
-                f"{name:24s} {group:6s} {s['applicable']:8d} {s['static_valid']:8d} "
-                f"{s['valid']:8d} {100 * s['share']:6.1f}%"
-            )
-    strict = [s for s in summary.values() if s["group"] == "strict"]
-    half = sum(s["share"] >= 0.5 for s in strict)
-    lines += ["", f"strict relations valid on at least half of the tasks: {half}/{len(strict)}"]
-    return "\n".join(lines)
 
 
 def _list(args: argparse.Namespace) -> int:
-    from harness.metamorphic import get_relations
+    from harness.metamorphic.catalog import relation_rows, render_relations
 
-    rows: list[dict[str, Any]] = [
-        {
-            "name": r.name,
-            "group": r.group,
-            "needs_partial_code": r.needs_partial_code,
-            "partial_if_no_code": r.partial_if_no_code,
-            "doc": " ".join((type(r).__doc__ or "").split()),
-        }
-        for r in get_relations()
-    ]
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    else:
-        for row in rows:
-            partial = " [partial code]" if row["needs_partial_code"] else ""
-            print(f"{row['name']:24s} {row['group']:6s}{partial}  {row['doc'].split('. ')[0]}")
-    return 0
-
-
-def _show(args: argparse.Namespace) -> int:
-    from harness.metamorphic import REGISTRY
-
-    relation = REGISTRY.get(args.relation)
-    dataset = _load(args.dataset, args.data_dir)
-    task = dataset.tasks.get(args.task)
-    if task is None:
-        raise UsageError(f"no task {args.task!r} in {args.dataset}")
-    t = relation.apply(task, args.seed)
-    if t is None:
-        print(f"{args.relation} does not apply to {args.task}")
-        return 0
-    print(f"# {t.task_id} {t.relation} (seed {t.seed}), entry point {t.entry_point}"
-          f"{', partial code' if t.partial else ''}")
-    print("# ---- prompt ----")
-    print(t.prompt, end="" if t.prompt.endswith("\n") else "\n")
-    print("# ---- canonical completion ----")
-    print(t.solution, end="" if t.solution.endswith("\n") else "\n")
+    rows = relation_rows()
+    print(json.dumps(rows, indent=1) if args.json else render_relations(rows))
     return 0

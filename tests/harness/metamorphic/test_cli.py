@@ -10,6 +10,7 @@ import pytest
 
 from harness.cli import main
 from harness.commands import transforms
+from harness.metamorphic import catalog
 
 from .conftest import load, sample
 
@@ -23,7 +24,7 @@ class FakeDataset:
 @pytest.fixture()
 def fake_load(monkeypatch: pytest.MonkeyPatch) -> None:
     """Serve a 3-task sample instead of the harness's loader (developed alongside)."""
-    monkeypatch.setattr(transforms, "_load", lambda name, data_dir: FakeDataset(name))
+    monkeypatch.setattr(catalog, "load_dataset", lambda name, data_dir: FakeDataset(name))
 
 
 def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
