@@ -12,6 +12,7 @@ from typing import Any
 from harness.generation.loading import DTYPE_NAMES
 from harness.generation.templates import training_templates
 from harness.registry import METHODS
+from harness.train import PRECISIONS
 
 
 def method_help() -> str:
@@ -54,7 +55,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--beta-lr", type=float, default=0.01, metavar="LR",
         help="step size of AKD's adaptive KL/RKL weight beta (default 0.01)")
     add("--limit", type=int, default=None, metavar="K", help="use only the first K records")
-    add("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+    add("--precision", default="auto", choices=PRECISIONS,
         help="mixed precision of the student step (default auto)")
     add("--teacher-dtype", default="auto", choices=DTYPE_NAMES, metavar="DTYPE",
         help="dtype the frozen teacher is loaded in: auto (as saved), fp32, bf16, fp16 "

@@ -24,10 +24,11 @@ from harness.errors import InfraError, UsageError
 if TYPE_CHECKING:
     from harness.train.methods import MethodSpec
 
-__all__ = ["TrainConfig", "TrainResult", "train", "METHOD_NAMES"]
+__all__ = ["PRECISIONS", "TrainConfig", "TrainResult", "train"]
 
-METHOD_NAMES = ("sft", "seqkd", "kd", "rkd", "akd", "m1", "m2", "m3", "fixed:<beta>")
-_DTYPES = ("auto", "fp32", "bf16", "fp16")  # mixed-precision modes of the student step
+#: Mixed-precision modes of the student step (``--precision``); the methods are
+#: ``harness.registry.METHODS``.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -86,7 +87,7 @@ class TrainConfig:
             (self.lr > 0, "--lr must be > 0"),
             (self.epochs > 0, "--epochs must be > 0"),
             (self.max_steps is None or self.max_steps >= 1, "--max-steps must be >= 1"),
-            (self.precision in _DTYPES, f"--precision must be one of {', '.join(_DTYPES)}"),
+            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
             (self.device in ("auto", "cpu"), "--device must be auto or cpu"),
         ]
         for ok, msg in checks:
