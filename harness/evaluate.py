@@ -328,6 +328,34 @@ def _resolve_hooks(config: EvalConfig) -> list[tuple[str, Hook]]:
 
 def _plan(config: EvalConfig) -> _Plan:
     """Check every input cheaply (exit 2 before anything heavy runs) and fix the task sets."""
+    _check_options(config)
+    models = _model_plans(config)
+    hooks = _resolve_hooks(config)
+    if config.metamorphic and config.metamorphic_relations is not None:
+        from harness.metamorphic import get_relations
+
+        get_relations(config.metamorphic_relations)  # an unknown name: exit 2 before any work
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+
+    datasets: list[Dataset] = []
+    for name in config.datasets:
+        ds = load_dataset(name, config.data_dir)
+        if all(d.name != ds.name for d in datasets):
+            datasets.append(ds)
+    task_ids = _task_ids(config, datasets, models)
+    if config.cache_dir is not None:
+        cache_dir = Path(config.cache_dir).expanduser()
+    else:
+        from harness.expected import cache_root
+
+        cache_dir = cache_root() / "models"
+    return _Plan(datasets, task_ids, models, hooks, cache_dir)
+
+
+def _check_options(config: EvalConfig) -> None:
+    """The options and dataset names, before any file or model is read."""
     if not config.datasets:
         raise UsageError("no dataset given")
     if config.limit is not None and config.limit < 1:
@@ -349,6 +377,9 @@ def _plan(config: EvalConfig) -> _Plan:
         if name.lower().replace("plus", "+") not in DATASETS:
             load_dataset(name, config.data_dir)  # raises its one-line UsageError
 
+
+def _model_plans(config: EvalConfig) -> dict[str, _ModelPlan]:
+    """Each role's samples file (read and hashed) or model (its engine's cheap check)."""
     models: dict[str, _ModelPlan] = {}
     for role in ROLES:
         model, samples = config.model(role), config.samples(role)
@@ -370,21 +401,13 @@ def _plan(config: EvalConfig) -> _Plan:
             if m.generated:
                 gen = config.generation_config(m.role).validate()
                 m.fingerprint = engine_class(gen.engine).check(gen)
+    return models
 
-    hooks = _resolve_hooks(config)
-    if config.metamorphic and config.metamorphic_relations is not None:
-        from harness.metamorphic import get_relations
 
-        get_relations(config.metamorphic_relations)  # an unknown name: exit 2 before any work
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
-
-    datasets: list[Dataset] = []
-    for name in config.datasets:
-        ds = load_dataset(name, config.data_dir)
-        if all(d.name != ds.name for d in datasets):
-            datasets.append(ds)
+def _task_ids(
+    config: EvalConfig, datasets: list[Dataset], models: dict[str, _ModelPlan]
+) -> dict[str, list[str]]:
+    """Per dataset, the (first ``--limit``) tasks that every samples file covers."""
     task_ids: dict[str, list[str]] = {}
     for ds in datasets:
         selected = list(ds.tasks)[: config.limit] if config.limit else list(ds.tasks)
@@ -407,14 +430,7 @@ def _plan(config: EvalConfig) -> _Plan:
                     else f"no task of {ds.name} has samples from both models"
                 )
         task_ids[ds.name] = [t for t in selected if t in chosen]
-
-    if config.cache_dir is not None:
-        cache_dir = Path(config.cache_dir).expanduser()
-    else:
-        from harness.expected import cache_root
-
-        cache_dir = cache_root() / "models"
-    return _Plan(datasets, task_ids, models, hooks, cache_dir)
+    return task_ids
 
 
 # ----------------------------------------------------------------------------- cache
