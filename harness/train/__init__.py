@@ -12,7 +12,6 @@ This module imports no torch at import time (``harness --help`` stays instant); 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -73,7 +72,7 @@ class TrainConfig:
     seqkd_max_new_tokens: int = 256
     seqkd_batch_size: int = 8
     seqkd_cache: str | None = None  # default OUT/seqkd-<hash>.jsonl
-    progress: bool | None = None  # None: a bar only when stderr is a terminal
+    progress: bool | None = None  # None: a bar on a terminal, else progress lines; False: none
     device: str = "auto"  # auto|cpu
     deepspeed: str | None = None
     training_args: dict[str, Any] = field(default_factory=dict)  # extra TrainingArguments
@@ -153,7 +152,10 @@ def train(config: TrainConfig) -> TrainResult:
     records = load_records(cfg.data, cfg.limit)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    progress = cfg.progress if cfg.progress is not None else sys.stderr.isatty()
+    from harness.progress import progress_mode
+
+    mode = progress_mode(cfg.progress)  # a bar on a terminal, lines in logs, or nothing
+    progress = mode == "bar"
     with _quiet_transformers(progress):
         import transformers
 
@@ -176,6 +178,10 @@ def train(config: TrainConfig) -> TrainResult:
         dataset, dropped = build_dataset(records, tokenizer, cfg.template, cfg.max_length)
         args = DistillArguments.from_config(cfg, progress)
         trainer = _trainer(args, student, teacher, tokenizer, dataset, resume_ckpt)
+        if mode == "lines":
+            from harness.train.progress import ProgressLines
+
+            trainer.add_callback(ProgressLines(f"train {spec.name}"))
         output = _fit(trainer, resume_ckpt)
         _save(trainer, tokenizer, cfg, dropped)
         return TrainResult(
