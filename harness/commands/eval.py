@@ -9,7 +9,7 @@ from typing import Any
 from harness.commands.execute import add_limit_args
 from harness.commands.generate import add_engine_options, engine_kwargs
 from harness.generation.loading import DTYPE_NAMES
-from harness.registry import BACKENDS
+from harness.registry import BACKENDS, DATASETS, TEMPLATES
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add("--teacher", metavar="PATH_OR_ID", help="teacher checkpoint directory or hub id")
     add("--out", required=True, type=Path, metavar="DIR", help="output directory")
     add("--dataset", action="append", dest="datasets", metavar="D",
-        help="humaneval, humaneval+, mbpp or mbpp+; repeatable (default: humaneval+ and mbpp+)")
+        help=f"{DATASETS.choices_help()}; repeatable (default: humaneval+ and mbpp+)")
     add("--student-samples", type=Path, metavar="FILE",
         help="pre-generated evalplus-style samples for the student (instead of generating)")
     add("--teacher-samples", type=Path, metavar="FILE",
@@ -41,7 +41,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add("--top-p", type=float, default=0.95, metavar="P", help="nucleus sampling (default 0.95)")
     add("--max-new-tokens", type=int, default=512, metavar="M", help="new tokens per sample (default 512)")
     add("--batch-size", type=int, default=16, metavar="B", help="prompts per batch (default 16)")
-    add("--template", default="plain", metavar="NAME", help="prompt template (default plain)")
+    add("--template", default="plain", metavar="NAME",
+        help=f"prompt template: {', '.join(TEMPLATES)} (default plain)")
     add("--dtype", default="auto", metavar="DTYPE", choices=DTYPE_NAMES,
         help="weights dtype: auto, float32, bfloat16, float16 (or fp32, bf16, fp16; default auto)")
     add("--device", default="auto", metavar="auto|cpu|cuda", help="device (default auto)")

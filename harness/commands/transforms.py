@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness.registry import DATASETS
+
 RunnerFactory = Callable[[Sequence[Any], argparse.Namespace], Any]
 """Builds the ``run_outputs`` callable for ``check`` from the tasks and the arguments (the
 harness swaps in its sandbox this way); the default runs each program in a local subprocess."""
@@ -81,7 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def _dataset_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--dataset", required=True, metavar="D", help="humaneval, humaneval+, mbpp or mbpp+"
+        "--dataset", required=True, metavar="D", help=DATASETS.choices_help()
     )
     parser.add_argument("--data-dir", default=None, metavar="DIR",
         help="directory with the dataset files (else $HARNESS_DATA_DIR or upstream)",
