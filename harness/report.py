@@ -430,6 +430,15 @@ class Charts:
             return None
         plt = self.plt
         assert plt is not None
+        with plt.rc_context(self.rc):
+            fig = self.categories_figure(rows)
+            return self._svg(fig, f"failures per taxonomy category on {name}, teacher vs student")
+
+    def categories_figure(self, rows: list[dict[str, Any]]) -> Any:
+        """The figure of :meth:`categories`; the legend sits above the axes, clear of every bar
+        and value label."""
+        plt = self.plt
+        assert plt is not None
         rows = rows[::-1]  # largest at the top
         with plt.rc_context(self.rc):
             fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.36 * len(rows)))
@@ -449,8 +458,8 @@ class Charts:
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.grid(axis="x", color="#d0d7de", linewidth=0.6, zorder=0)
             ax.margins(x=0.08)
-            ax.legend(loc="lower right")
-            return self._svg(fig, f"failures per taxonomy category on {name}, teacher vs student")
+            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2, borderaxespad=0.2)
+            return fig
 
     def table13(self, name: str, t13: list[dict[str, Any]]) -> str | None:
         """Stacked bars per model: correct, complete but failing, incomplete code."""

@@ -274,3 +274,22 @@ def test_report_defines_fidelity_and_says_what_a_rate_rests_on(tmp_path):
     assert "fidelity_pairs" in text
     md = (d / "summary.md").read_text()
     assert "fidelity-violation rate not measured: 4 teacher-solved pairs" in md
+
+
+def test_error_chart_legend_covers_no_bar_and_no_label():
+    """Long bars in every row (the student fails everything the same way): the legend used to
+    sit in the lower right, on top of the bars and their value labels."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from harness.report import Charts
+
+    rows = [{"category": f"Error{i}:other", "teacher": 18 + i, "student": 20 + i} for i in range(5)]
+    fig = Charts().categories_figure(rows)
+    FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    drawn = [p.get_window_extent(renderer) for p in ax.patches] + [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(drawn) == 20
+    assert not [b for b in drawn if legend.overlaps(b)]
