@@ -795,6 +795,29 @@ def _run_summaries(eval_dir: Path, dataset: str) -> list[dict[str, Any]]:
     return out
 
 
+def _limit(key: str, value: Any) -> str:
+    """A sandbox limit as a person reads it: sizes in KiB/MiB/GiB, times in seconds."""
+    from harness.humanize import human_bytes
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "—" if value is None else str(value)
+    if key.endswith("_bytes"):
+        return human_bytes(value)
+    if key.endswith("_factor"):
+        return f"{value:g}x"
+    if key.endswith(("_limit", "_total")):
+        return f"{value:g} s"
+    return f"{value:g}"
+
+
+def _samples_source(eval_dir: Path, role: str, info: Mapping[str, Any]) -> str:
+    """The samples file given on the command line, or where the generated samples were kept."""
+    if info.get("samples_file"):
+        return str(info["samples_file"])
+    kept = sorted(p.relative_to(eval_dir).as_posix() for p in (eval_dir / role).glob("*/samples.jsonl"))
+    return "generated: " + ", ".join(kept) if kept else "generated"
+
+
 def _provenance(eval_dir: Path, summary: Mapping[str, Any], datasets: list[dict[str, Any]]) -> dict[str, Any]:
     models = []
     for m in MODELS:
@@ -802,12 +825,19 @@ def _provenance(eval_dir: Path, summary: Mapping[str, Any], datasets: list[dict[
         if isinstance(info, Mapping):
             extra = {k: v for k, v in info.items() if k not in ("id", "fingerprint", "revision", "samples_file")}
             models.append({"role": m, "id": info.get("id"), "revision": info.get("revision"),
-                           "fingerprint": info.get("fingerprint"), "samples_file": info.get("samples_file"),
-                           "extra": _kv(extra)})
+                           "fingerprint": info.get("fingerprint"),
+                           "samples_file": _samples_source(eval_dir, m, info), "extra": _kv(extra)})
     settings: Mapping[str, Any] = summary["settings"] if isinstance(summary.get("settings"), Mapping) else {}
     generation = {k: v for k, v in settings.items() if k not in ("backend", "jobs", "limits")}
-    sandbox = [("backend", str(settings.get("backend", "—"))), ("jobs", str(settings.get("jobs", "—")))]
-    sandbox += [(f"limits.{k}", v) for k, v in _kv(settings.get("limits"))]
+    runs = [r for d in datasets for r in _run_summaries(eval_dir, d["name"])]
+    jobs = settings.get("jobs")
+    if jobs is None:  # the default: what the sandbox actually ran with
+        jobs = next((_get(r, "sandbox", "jobs") for r in runs if _get(r, "sandbox", "jobs") is not None), None)
+    sandbox = [("backend", str(settings.get("backend", "—"))),
+               ("jobs", "—" if jobs is None else str(jobs))]
+    limits = settings.get("limits")
+    if isinstance(limits, Mapping):
+        sandbox += [(f"limits.{k}", _limit(str(k), v)) for k, v in limits.items()]
     ds_rows = []
     isolation: list[str] = []
     for d in datasets:

@@ -293,3 +293,24 @@ def test_error_chart_legend_covers_no_bar_and_no_label():
     drawn = [p.get_window_extent(renderer) for p in ax.patches] + [t.get_window_extent(renderer) for t in ax.texts]
     assert len(drawn) == 20
     assert not [b for b in drawn if legend.overlaps(b)]
+
+
+def test_provenance_shows_what_was_used_in_human_units(tmp_path):
+    """Default jobs are the sandbox's actual runner count, generated samples say where they were
+    kept, and limits read as sizes and seconds, not 4294967296."""
+    summary = rf.synthetic_summary(with_base_dataset=False)
+    summary["settings"].update(jobs=None, limits={"memory_bytes": 4 * 1024**3, "tmpfs_bytes": 256 * 1024**2,
+                                                  "min_time_limit": 1.0, "time_limit_factor": 4.0,
+                                                  "open_files": 64})
+    d = rf.write_eval_dir(tmp_path / "eval", summary)
+    (d / "student" / "humaneval+" / "summary.json").write_text(json.dumps({"sandbox": {"backend": "local",
+                                                                                        "jobs": 2}}))
+    text = write_report(d).read_text()
+    prov = text[text.index('<section id="provenance"'):]
+    assert "<th>jobs</th><td class=\"mono\">2</td>" in prov
+    assert "None" not in prov and "4294967296" not in prov
+    assert "<th>limits.memory_bytes</th><td class=\"mono\">4 GiB</td>" in prov
+    assert "<th>limits.tmpfs_bytes</th><td class=\"mono\">256 MiB</td>" in prov
+    assert "<th>limits.min_time_limit</th><td class=\"mono\">1 s</td>" in prov
+    assert "<th>limits.time_limit_factor</th><td class=\"mono\">4x</td>" in prov
+    assert "generated: student/humaneval+/samples.jsonl" in prov
