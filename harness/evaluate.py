@@ -776,10 +776,14 @@ def render_console(summary: Mapping[str, Any], out: Path) -> str:
         if d["regressed"]:
             shown = ", ".join(d["regressed"][:8]) + (" ..." if len(d["regressed"]) > 8 else "")
             lines.append(f"regressed on {name}: {shown}")
+    written = [out / "report.html", out / "summary.md", out / "summary.json"]
     gate = summary.get("gate")
-    if isinstance(gate, Mapping) and "passed" in gate:
-        lines.append(f"gate: {'passed' if gate['passed'] else 'FAILED'}")
-    lines.append(f"wrote {out / 'summary.json'} and {out / 'summary.md'}")
+    if isinstance(gate, Mapping) and "passed" in gate:  # the verdict once, after the results
+        from harness.gate import GateResult, format_gate_text
+
+        lines += ["", format_gate_text(GateResult.from_dict(gate)).rstrip("\n")]
+        written.append(out / "junit.xml")
+    lines.append(f"wrote {', '.join(map(str, written[:-1]))} and {written[-1]}")
     return "\n".join(lines)
 
 

@@ -598,14 +598,13 @@ def _now() -> str:
 def eval_hook(config: Any, result: Any) -> None:
     """``harness eval --gate FILE`` (the seam of :mod:`harness.evaluate`): gate the fresh
     summary in place and write junit.xml; the eval then rewrites summary.json, renders the
-    report and exits 1 when ``summary["gate"]["passed"]`` is false."""
+    report, prints the gate's verdict after its results table (render_console) and exits 1
+    when ``summary["gate"]["passed"]`` is false."""
     gate = load_gate(config.gate)
     gate_result = evaluate_gate(result.summary, gate)
     evaluated = _now()
     result.summary["gate"] = gate_result.to_dict() | {"evaluated": evaluated}
     write_junit(gate_result, Path(result.out) / "junit.xml", timestamp=evaluated)
-    sys.stdout.write(format_gate_text(gate_result))
-    sys.stdout.flush()
 
 
 def run_gate_for_eval(eval_dir: str | os.PathLike[str], gate_path: str | os.PathLike[str],
