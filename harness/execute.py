@@ -119,19 +119,28 @@ class Judge:
     soon as an output is wrong (the run can be stopped: nothing later changes the verdict);
     :meth:`verdict` gives the row fields once the run has ended. For every event to matter
     as it does in evalplus, the first output or exception recorded for an input counts.
+
+    Time-outs do not depend on the load of the machine: a test may run to (1 + TIME_GRACE) x
+    its CPU limit (``limits``); one killed there is a time-out at once, one that finished over
+    its limit is ``unconfirmed`` until the caller runs that input again alone and passes the
+    outcome to :meth:`confirm`: a time-out only if it is over the limit again.
     """
 
-    def __init__(self, task: Task, oracle: TaskOracle | None, has_plus: bool) -> None:
+    def __init__(self, task: Task, oracle: TaskOracle | None, has_plus: bool, limits: list[float] | None = None) -> None:
         self.task, self.oracle, self.has_plus = task, oracle, has_plus
         self.tests = list(task.base_tests) + list(task.plus_tests or ())
         self.n_base = len(task.base_tests)
-        self.outputs: dict[int, bytes] = {}
+        self.limits = limits or []
+        self.outputs: dict[int, Output] = {}
         self.call_exc: dict[int, Raised] = {}
         self.pre_exc: Raised | None = None
         self.assert_exc: Raised | None = None
         self.assert_ok = False
         self.next = 0  # the first test not judged yet
         self.wrong: dict[str, Any] | None = None
+        self.unconfirmed: int | None = None  # a test that finished over its limit, not confirmed yet
+        self.cleared: set[int] = set()  # ... and those that were within it when run again
+        self.over: dict[str, Any] | None = None  # how far over its limit the sample went
         self._comparator = self._new_comparator()
 
     def _new_comparator(self) -> EvalplusComparator:
@@ -140,7 +149,7 @@ class Judge:
     def feed(self, events: list[Event]) -> bool:
         for ev in events:
             if isinstance(ev, Output):
-                self.outputs.setdefault(ev.i, ev.raw)
+                self.outputs.setdefault(ev.i, ev)
             elif isinstance(ev, Raised):
                 self._record_raised(ev)
             elif isinstance(ev, AssertsPassed):
@@ -157,15 +166,45 @@ class Judge:
             self.assert_exc = ev
 
     def _advance(self) -> None:
-        while self.wrong is None and self.next < len(self.tests) and self.next in self.outputs:
+        while self.wrong is None and self.unconfirmed is None and self.next in self.outputs:
             i = self.next
+            if i >= len(self.tests):
+                return
+            out = self.outputs[i]
+            if i < len(self.limits) and out.cpu > self.limits[i] and i not in self.cleared:
+                self.unconfirmed = i
+                self._note_over(i, [out.cpu], timed_out=False)
+                return
             if i == self.n_base:
                 self._comparator = self._new_comparator()  # evalplus: a new run
-            if not self._correct(i, self.outputs[i]):
+            if not self._correct(i, out.raw):
                 where = f"{i if i < self.n_base else i - self.n_base} ({'base' if i < self.n_base else 'plus'})"
                 self.wrong = _failure("AssertionError", f"wrong output for input {where}", "test", _ASSERTION_CHAIN, i)
                 return
             self.next += 1
+
+    def _note_over(self, i: int, cpu: list[float], timed_out: bool) -> None:
+        limit = self.limits[i] if i < len(self.limits) else 0.0
+        self.over = {"input": i if i < self.n_base else i - self.n_base, "in": "base" if i < self.n_base else "plus",
+                     "limit_s": round(limit, 4), "cpu_s": [round(c, 4) for c in cpu],
+                     "over": round(min(cpu) / limit, 3) if limit > 0 else None, "timed_out": timed_out}
+
+    def confirm(self, rerun: Outcome) -> None:
+        """Decide the unconfirmed test from a run of that input alone (``Job.only``)."""
+        i = self.unconfirmed
+        assert i is not None
+        first = self.outputs[i].cpu
+        again = next((e for e in rerun.outputs() if e.i == i), None)
+        cpu = again.cpu if again is not None else rerun.timeout.cpu if rerun.timeout else float("inf")
+        passed = cpu <= self.limits[i]
+        self._note_over(i, [first, cpu], timed_out=not passed)
+        self.unconfirmed = None
+        if passed:
+            self.cleared.add(i)
+            self._advance()
+        else:
+            self.wrong = _failure("TimeoutError", f"time limit exceeded in tests (cpu {first:.2f}s, then {cpu:.2f}s "
+                                  f"alone; limit {self.limits[i]:.2f}s)", "candidate", _TIMEOUT_CHAIN, i)
 
     def _correct(self, i: int, raw: bytes) -> bool:
         test, oracle, comparator = self.tests[i], self.oracle, self._comparator
@@ -184,8 +223,17 @@ class Judge:
         if self.wrong is not None:
             return self.wrong
         i = self.next
+        if self.unconfirmed is not None:  # nobody confirmed it: over the limit is a time-out
+            self._note_over(i, [self.outputs[i].cpu], timed_out=True)
+            return _failure("TimeoutError", f"time limit exceeded in tests (cpu {self.outputs[i].cpu:.2f}s)",
+                            "candidate", _TIMEOUT_CHAIN, i)
         if i < len(self.tests):
-            return _raised(self.call_exc[i], "candidate", i) if i in self.call_exc else _missing_reason(result, i)
+            if i in self.call_exc:
+                return _raised(self.call_exc[i], "candidate", i)
+            t = result.timeout
+            if t is not None and t.phase == "tests" and t.i == i and i < len(self.limits):
+                self._note_over(i, [t.cpu], timed_out=True)  # killed at the grace: over any doubt
+            return _missing_reason(result, i)
         if self.task.residual_asserts and not self.assert_ok:
             failure = self._assert_failure(result)
             failure["residual"] = True  # the residual asserts are base tests
@@ -202,7 +250,8 @@ class Judge:
         return _raised(ev, "test" if in_tests else "candidate")
 
     def verdict(self, result: Outcome) -> dict[str, Any]:
-        """The row's verdict fields: base/plus verdicts and the first failure."""
+        """The row's verdict fields: base/plus verdicts and the first failure (and ``over_limit``
+        when a test went over its time limit: by how much, in each run, and what it became)."""
         failure = self.first_failure(result)
         n_base = self.n_base
         index = failure.get("index") if failure else None
@@ -217,6 +266,8 @@ class Judge:
             if index is not None and index < len(self.tests):
                 row["failed_input_index"] = index if index < n_base else index - n_base
                 row["failed_in"] = "base" if index < n_base else "plus"
+        if self.over is not None:
+            row["over_limit"] = self.over
         return row
 
 
@@ -456,18 +507,27 @@ def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracl
 
     def new_judge(job: Job) -> Judge:
         task = dataset.tasks[by_pos[job.id].task_id]
-        judges[job.id] = judge = Judge(task, oracles.get(task.task_id), dataset.has_plus)
+        judges[job.id] = judge = Judge(task, oracles.get(task.task_id), dataset.has_plus, job.limits)
         return judge
 
     # The judges watch the outputs as they stream in: a sample stops at its first wrong output.
+    unconfirmed: list[tuple[Job, Outcome, Judge]] = []
     for job, result in backend.run(jobs, new_judge):
-        sample = by_pos[job.id]
-        task = dataset.tasks[sample.task_id]
         judge = judges.pop(job.id, None)
         if judge is None or not result.watched:  # a backend that does not stream
-            judge = Judge(task, oracles.get(task.task_id), dataset.has_plus)
+            judge = new_judge(job)
+            judges.pop(job.id)
             judge.feed(result.events)
-        yield sample, _make_row(sample, task, judge.verdict(result), result)
+        if judge.unconfirmed is not None:
+            unconfirmed.append((job, result, judge))
+            continue
+        yield by_pos[job.id], _make_row(by_pos[job.id], judge.task, judge.verdict(result), result)
+    # Tests that finished over their limit run again, one at a time, once nothing else runs.
+    for job, result, judge in unconfirmed:
+        while judge.unconfirmed is not None:
+            [(_, rerun)] = list(backend.run([job.only(judge.unconfirmed)]))
+            judge.confirm(rerun)
+        yield by_pos[job.id], _make_row(by_pos[job.id], judge.task, judge.verdict(result), result)
 
 
 def _make_row(sample: Sample, task: Task, verdict: dict[str, Any], result: Outcome) -> dict[str, Any]:

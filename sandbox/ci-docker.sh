@@ -5,7 +5,7 @@
 #    network "none", and CI machines often cannot program iptables);
 # 2. build the offline base image (sandbox/build_base.sh) unless it exists;
 # 3. build the sandbox image FROM it unless an image with the same content label exists
-#    (a hash of the Dockerfile and runner.py), so re-runs reuse it.
+#    (a hash of the Dockerfile, runner.py and the candidate packages), so re-runs reuse it.
 # Exports nothing: the tests find the image by its default tag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +36,8 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   bash sandbox/build_base.sh "$BASE_IMAGE"
 fi
 
-# Same value as sandbox.docker_backend.content_hash(), which `harness sandbox build` labels with.
-HASH="$(cat sandbox/Dockerfile sandbox/runner.py | sha256sum | cut -c1-16)"
+# The value `harness sandbox build` labels the image with (Dockerfile, runner, candidate packages).
+HASH="$(python3 -c 'from sandbox.docker_backend import content_hash; print(content_hash())')"
 current="$(docker image inspect "$TAG" --format '{{index .Config.Labels "distill-harness.content"}}' 2>/dev/null || true)"
 if [ "$current" = "$HASH" ]; then
   echo "ci-docker: reusing $TAG (content $HASH)"

@@ -51,6 +51,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from sandbox import packages
 from sandbox import runner as _runner
 from sandbox.errors import SandboxUnavailable
 from sandbox.pool import RUNNER_PATH, Limits, MiB, PoolBackend, Worker, WorkerDied
@@ -61,7 +62,8 @@ DEFAULT_BASE_IMAGE = "python:3.11-slim"
 OFFLINE_BASE_IMAGE = "distill-harness/base:bookworm"
 DOCKERFILE = Path(__file__).resolve().parent / "Dockerfile"
 RUNNER_IN_IMAGE = "/opt/sandbox/runner.py"
-RUNNER_ARGV = ["python3", "-s", "-S", "-B", RUNNER_IN_IMAGE, "--reap-all", "--tmp", "/tmp"]
+RUNNER_ARGV = ["python3", "-s", "-S", "-B", RUNNER_IN_IMAGE, "--reap-all", "--tmp", "/tmp",
+               "--packages", packages.MOUNT]
 #: Same environment as the local backend's runners: a fixed hash seed makes outputs reproducible.
 RUNNER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
@@ -89,13 +91,12 @@ _STDERR_KEEP = 8192
 
 
 def content_hash() -> str:
-    """Hash of what goes into the sandbox image (Dockerfile, then runner.py): 16 hex digits.
-
-    ``sandbox/ci-docker.sh`` computes the same value (``cat Dockerfile runner.py | sha256sum``)
-    to reuse an image built from identical inputs.
-    """
+    """Hash of what goes into the sandbox image (Dockerfile, runner.py, then the candidate
+    packages' names and versions): 16 hex digits. ``sandbox/ci-docker.sh`` asks for this value
+    to reuse an image built from identical inputs."""
     h = hashlib.sha256(DOCKERFILE.read_bytes())
     h.update(RUNNER_PATH.read_bytes())
+    h.update(packages.manifest().encode())
     return h.hexdigest()[:16]
 
 
@@ -131,7 +132,8 @@ def connect(timeout: float = 60.0) -> Any:
 
 
 def _context_tar() -> io.BytesIO:
-    """Build context with exactly the Dockerfile and the runner: nothing else of the host."""
+    """Build context with exactly the Dockerfile, the runner and the candidate packages
+    (``packages/``, copied from this installation): nothing else of the host."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, path in (("Dockerfile", DOCKERFILE), ("runner.py", RUNNER_PATH)):
@@ -141,8 +143,23 @@ def _context_tar() -> io.BytesIO:
             info.mode = 0o644
             info.mtime = 0
             tar.addfile(info, io.BytesIO(data))
+        folder = tarfile.TarInfo("packages")
+        folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o755, 0
+        tar.addfile(folder)
+        for top, path in packages.roots().items():
+            tar.add(str(path), arcname=f"packages/{top}", filter=_packaged)
     buf.seek(0)
     return buf
+
+
+def _packaged(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """Package files as read-only, root-owned, without caches of this host's bytecode."""
+    if "__pycache__" in info.name.split("/"):
+        return None
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
+    return info
 
 
 def build_image(base_image: str = DEFAULT_BASE_IMAGE, tag: str = DEFAULT_IMAGE, extra_pip: str = "",

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from sandbox import packages
 from sandbox.pool import RUNNER_PATH, Limits, PoolBackend, Worker
 
 UID_BASE = 61000
@@ -91,6 +92,7 @@ class LocalBackend(PoolBackend):
         if not (self.prefix / "bin" / self.py_name).exists():
             self.py_name = exe.name
         self._tmp_dirs: list[str] = []
+        self.packages = packages.roots()
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
@@ -113,10 +115,19 @@ class LocalBackend(PoolBackend):
             if uid is not None:
                 os.chown(tmp, uid, uid)
             self._tmp_dirs.append(tmp)
-            argv = [sys.executable, "-s", "-S", "-B", str(RUNNER_PATH), "--tmp", tmp]
+            argv = [sys.executable, "-s", "-S", "-B", str(RUNNER_PATH), "--tmp", tmp,
+                    "--packages", self._package_links(tmp)]
             if uid is not None:
                 argv += ["--uid", str(uid)]
         return Worker(argv, name=f"local-{index}", env=RUNNER_ENV)
+
+    def _package_links(self, tmp: str) -> str:
+        """Without bubblewrap: a directory of links to the candidate packages alone."""
+        links = Path(tmp) / "packages"
+        links.mkdir(exist_ok=True)
+        for top, path in self.packages.items():
+            (links / top).symlink_to(path)
+        return str(links)
 
     def _bwrap_argv(self, uid: int | None) -> list[str]:
         assert self.bwrap is not None
@@ -153,6 +164,9 @@ class LocalBackend(PoolBackend):
             hidden.add(str(extra))
         for path in sorted(hidden):
             argv += ["--perms", "0755", "--tmpfs", path]
+        argv += ["--perms", "0755", "--dir", packages.MOUNT]
+        for top, root in self.packages.items():
+            argv += ["--ro-bind", str(root), f"{packages.MOUNT}/{top}"]
         argv += [
             "--perms", "0755", "--dir", "/opt/sandbox",
             "--ro-bind", str(RUNNER_PATH), RUNNER_MOUNT,
@@ -161,7 +175,7 @@ class LocalBackend(PoolBackend):
             "--chdir", "/tmp", "--clearenv",
             "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
             "--setenv", "PYTHONHASHSEED", "0",
-            py, "-s", "-S", "-B", RUNNER_MOUNT, "--tmp", "/tmp", "--reap-all",
+            py, "-s", "-S", "-B", RUNNER_MOUNT, "--tmp", "/tmp", "--reap-all", "--packages", packages.MOUNT,
         ]
         if uid is not None:
             argv += ["--uid", str(uid)]

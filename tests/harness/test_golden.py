@@ -5,7 +5,7 @@ Inputs (``golden/inputs``): HumanEval/0-5 of HumanEval+, two samples per task; t
 canonical (one short-cut that fails), the student's fail in most taxonomy categories (syntax,
 missing import, wrong function name, empty function, time-out, undefined name, index error, a
 plus-only wrong answer). Only what differs between machines and runs is masked: timestamps,
-durations (also in time-out messages), retry counts, the sandbox's isolation and the temporary directory.
+durations (also in time-out messages and ``over_limit``), retry counts, the sandbox's isolation and the temporary directory.
 
 Regenerate after an intended change of the output with ``HARNESS_UPDATE_GOLDEN=1`` and review
 the diff.
@@ -42,6 +42,7 @@ _MASKS = (
     (re.compile(r'"attempts": \d+'), '"attempts": "<ATTEMPTS>"'),
     (re.compile(r"\(cpu [0-9.]+s, wall [0-9.]+s\)"), "(cpu <CPU>s, wall <WALL>s)"),
     (re.compile(r'"isolation": "[^"]*"'), '"isolation": "<ISOLATION>"'),
+    (re.compile(r'"cpu_s": \[[^\]]*\], "over": [0-9.]+'), '"cpu_s": "<CPU>", "over": "<OVER>"'),
 )
 
 

@@ -53,15 +53,16 @@ def docker_engine() -> str:
 
 @pytest.fixture()
 def docker_image(docker_engine: str) -> str:
-    """The sandbox image, current with this checkout's runner (checked per test: cheap)."""
+    """The sandbox image, current with this checkout's runner and candidate packages (checked per
+    test: cheap)."""
     import docker.errors
 
     from sandbox.docker_backend import (
-        LABEL_RUNNER,
+        LABEL_CONTENT,
         OFFLINE_BASE_IMAGE,
         build_image,
         connect,
-        runner_sha256,
+        content_hash,
     )
 
     client = connect(timeout=30)
@@ -70,7 +71,7 @@ def docker_image(docker_engine: str) -> str:
             labels = client.images.get(docker_engine).labels or {}
         except docker.errors.ImageNotFound:
             labels = None
-        if labels is None or labels.get(LABEL_RUNNER) != runner_sha256():
+        if labels is None or labels.get(LABEL_CONTENT) != content_hash():
             base = (labels or {}).get("distill-harness.base-image") or OFFLINE_BASE_IMAGE
             try:
                 client.images.get(base)
@@ -578,3 +579,9 @@ def test_sandbox_build_command(docker_image):
         assert bad.returncode == 3 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     finally:
         client.close()
+
+
+def test_candidates_import_numpy_but_not_the_harness(docker_image, docker_cache, data_dir, tmp_path):
+    from tests.harness.test_execute import check_candidate_packages
+
+    check_candidate_packages("docker", data_dir, tmp_path)
