@@ -52,6 +52,7 @@ def bench(session: nox.Session) -> None:
     scripts = {
         "execute": ["bench/bench_execute.py", "--floor"],
         "docker": ["bench/bench_docker.py"],
+        "ray": ["bench/bench_ray.py"],
         "generate": ["bench/bench_generate.py"],
         "train": ["bench/bench_train.py"],
     }

@@ -125,6 +125,7 @@ class EvalConfig:
     jobs: int | None = None
     data_dir: str | None = None
     limits: Limits = field(default_factory=Limits)
+    backend_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"address": ...} for ray
     # statistics
     n_resamples: int = 2000
     confidence: float = 0.95
@@ -543,7 +544,8 @@ class _Runner:
             from sandbox import SandboxUnavailable
 
             try:
-                self._backend = make_backend(self.config.backend, jobs=self.config.jobs, limits=self.config.limits)
+                self._backend = make_backend(self.config.backend, jobs=self.config.jobs, limits=self.config.limits,
+                                             **self.config.backend_options)
             except SandboxUnavailable as exc:
                 raise InfraError(str(exc)) from exc
         return self._backend

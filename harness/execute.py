@@ -54,6 +54,7 @@ class ExecuteConfig:
     data_dir: str | None = None
     limits: Limits = field(default_factory=Limits)
     progress: bool | None = None  # None: on a terminal and not in CI
+    backend_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"address": ...} for ray
 
 
 @dataclass
@@ -463,7 +464,8 @@ def _run_todo(config: ExecuteConfig, dataset: Dataset, todo: list[Sample], done:
     own_backend = backend is None
     try:
         if backend is None:
-            backend = make_backend(config.backend, jobs=config.jobs, limits=config.limits)
+            backend = make_backend(config.backend, jobs=config.jobs, limits=config.limits,
+                                   **config.backend_options)
     except SandboxUnavailable as exc:
         raise InfraError(str(exc)) from exc
     try:
@@ -500,7 +502,12 @@ def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracl
 
     The one place where raw sandbox results become results rows: every backend's runs pass
     through here (a distributed backend calls it on each node, next to the reference outputs).
+    A backend with its own ``run_samples`` (``ray``) is such a backend: it is handed the work.
     """
+    distributed = getattr(backend, "run_samples", None)
+    if distributed is not None:
+        yield from distributed(dataset, oracles, samples)
+        return
     jobs = [build_job(dataset, dataset.tasks[s.task_id], oracles[s.task_id], s, backend.limits) for s in samples]
     by_pos = {s.position: s for s in samples}
     judges: dict[int, Judge] = {}

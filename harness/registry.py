@@ -128,6 +128,7 @@ BACKENDS: Registry[Callable[..., Any]] = Registry(
     {
         "local": "sandbox.local:LocalBackend",
         "docker": "sandbox.docker_backend:DockerBackend",
+        "ray": "harness.ray_backend:RayBackend",
     },
 )
 

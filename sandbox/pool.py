@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 from typing import Any
 
@@ -193,27 +193,29 @@ class PoolBackend(Backend):
         return worker
 
     def run(self, jobs: Iterable[Job], watch: WatchFactory | None = None) -> Iterator[tuple[Job, Outcome]]:
-        """Run jobs on the pool; yields ``(job, outcome)`` as they finish (any order)."""
-        todo: queue.Queue[Job | None] = queue.Queue()
-        done: queue.Queue[tuple[Job, Outcome] | BaseException] = queue.Queue()
+        """Run jobs on the pool; yields ``(job, outcome)`` as they finish (any order).
+
+        ``jobs`` is consumed lazily, one job per free runner, so a long-lived feed (a Ray node's
+        queue) keeps the same runners for as long as it lasts.
+        """
+        done: queue.Queue[tuple[Job, Outcome] | BaseException | None] = queue.Queue()
         stop = threading.Event()
         self._stopping.clear()
         finished = False
-        jobs_list = list(jobs)
-        for job in jobs_list:
-            todo.put(job)
-        n_threads = min(self.jobs, max(1, len(jobs_list)))
-        for _ in range(n_threads):
-            todo.put(None)
-
-        threads = []
+        source = iter(jobs)
+        source_lock = threading.Lock()
+        n_threads = min(self.jobs, max(1, len(jobs))) if isinstance(jobs, Sized) else self.jobs
         holders: list[dict[str, Worker | None]] = [{"w": None} for _ in range(n_threads)]
+
+        def next_job() -> Job | None:
+            with source_lock:
+                return None if stop.is_set() else next(source, None)
 
         def thread_main(index: int) -> None:
             holder = holders[index]
             try:
                 while not stop.is_set():
-                    job = todo.get()
+                    job = next_job()
                     if job is None:
                         return
                     done.put((job, self._run_with_retries(index, job, holder, watch)))
@@ -226,17 +228,23 @@ class PoolBackend(Backend):
                         if w in self._workers:
                             self._workers.remove(w)
                     w.close()
+                done.put(None)  # this thread is done
 
+        threads = []
         for i in range(n_threads):
             t = threading.Thread(target=thread_main, args=(i,), daemon=True, name=f"sandbox-{i}")
             t.start()
             threads.append(t)
         try:
-            for _ in range(len(jobs_list)):
+            running = n_threads
+            while running:
                 item = done.get()
-                if isinstance(item, BaseException):
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
                     raise item
-                yield item
+                else:
+                    yield item
             finished = True
         finally:
             stop.set()
@@ -246,9 +254,6 @@ class PoolBackend(Backend):
                     aborted = list(self._workers)
                 for w in aborted:
                     w.abort()
-            # unblock threads waiting for work
-            for _ in range(n_threads):
-                todo.put(None)
             for w in list(self._workers):
                 w.close()
             for t in threads:

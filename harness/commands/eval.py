@@ -34,7 +34,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add("--student-revision", metavar="REV", help="hub revision of the student")
     add("--teacher-revision", metavar="REV", help="hub revision of the teacher")
     add("--backend", default="local", choices=BACKENDS.names(), help="sandbox (default local)")
-    add("--jobs", type=int, default=None, metavar="N", help="parallel sandbox runners (default: CPU cores)")
+    add("--jobs", type=int, default=None, metavar="N", help="parallel sandbox runners (default: CPU cores); with ray: per node")
+    add("--ray-address", default=None, metavar="ADDR",
+        help="with --backend ray: the cluster's address (default auto: a running cluster, else a local one)")
     add("--limit", type=int, default=None, metavar="K", help="only the first K tasks of each dataset")
     add("--n-samples", type=int, default=1, metavar="N", help="samples per task (default 1)")
     add("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy (default)")
@@ -77,7 +79,7 @@ def _relation_names(spec: str | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.commands.execute import limits_from_args
+    from harness.commands.execute import backend_options, limits_from_args
     from harness.evaluate import DEFAULT_DATASETS, EvalConfig, evaluate, render_console
 
     engine = engine_kwargs(args)
@@ -111,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         data_dir=args.data_dir,
         limits=limits_from_args(args),
+        backend_options=backend_options(args),
         metamorphic=args.metamorphic or args.metamorphic_relations is not None,
         metamorphic_relations=_relation_names(args.metamorphic_relations),
         gate=args.gate,

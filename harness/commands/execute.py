@@ -21,7 +21,10 @@ def add_parser(sub: Any) -> None:
                    help="output directory (results.jsonl, summary.json); a rerun resumes")
     p.add_argument("--backend", default="local", choices=BACKENDS.names(),
                    help="sandbox that runs the code (default local: bubblewrap)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel runners (default: CPU cores)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="parallel runners (default: CPU cores); with --backend ray: per node")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --backend ray: the cluster's address (default auto: a running cluster, else a local one)")
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="directory with the dataset files (else $HARNESS_DATA_DIR or upstream)")
     add_limit_args(p)
@@ -63,6 +66,20 @@ def limits_from_args(args: argparse.Namespace) -> Any:
     return replace(limits, **changes)
 
 
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Backend-specific options (``--ray-address``), checked against ``--backend``."""
+    from harness.errors import UsageError
+
+    address = getattr(args, "ray_address", None)
+    if address is None:
+        return {}
+    if args.backend != "ray":
+        raise UsageError("--ray-address needs --backend ray")
+    if not address.strip():
+        raise UsageError("--ray-address is empty")
+    return {"address": address}
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.errors import UsageError
     from harness.execute import ExecuteConfig, execute_samples
@@ -71,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     config = ExecuteConfig(
         dataset=args.dataset, samples=args.samples, out=args.out, backend=args.backend, jobs=args.jobs,
-        data_dir=args.data_dir, limits=limits_from_args(args), progress=False if args.no_progress else None)
+        data_dir=args.data_dir, limits=limits_from_args(args), progress=False if args.no_progress else None,
+        backend_options=backend_options(args))
     result = execute_samples(config)
     s = result.summary
     p1 = s.get("pass@1", {})
