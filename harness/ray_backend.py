@@ -259,6 +259,7 @@ def connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    _probe(address)
     kwargs: dict[str, Any] = {"runtime_env": {"py_modules": [harness, sandbox]}, "logging_level": "WARNING",
                               "log_to_driver": False, "configure_logging": True}
     try:
@@ -272,6 +273,19 @@ def connect(address: str | None) -> bool:
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         raise SandboxUnavailable(f"cannot reach the Ray cluster at {address or 'auto'}: {exc}") from exc
     return True
+
+
+def _probe(address: str | None, timeout: float = 10.0) -> None:
+    """Fail fast on a ``host:port`` nobody listens on (Ray itself retries for minutes)."""
+    if not address or address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SandboxUnavailable(f"cannot reach the Ray cluster at {address}: expected HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise SandboxUnavailable(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 class RayBackend(Backend):

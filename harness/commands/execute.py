@@ -75,8 +75,9 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
         return {}
     if args.backend != "ray":
         raise UsageError("--ray-address needs --backend ray")
-    if not address.strip():
-        raise UsageError("--ray-address is empty")
+    host, sep, port = address.rpartition(":")
+    if address != "auto" and "://" not in address and not (host and sep and port.isdigit()):
+        raise UsageError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
     return {"address": address}
 
 

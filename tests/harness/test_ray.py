@@ -126,11 +126,19 @@ def test_verdicts_equal_local_backend(undisturbed, data_dir, tmp_path, name):
     assert summary["pass@1"] == local.summary["pass@1"]
 
 
-def test_ray_address_needs_ray_backend(tmp_path):
+@pytest.mark.parametrize("args, code, message", [
+    (["--ray-address", "127.0.0.1:1"], 2, "--ray-address needs --backend ray"),
+    (["--backend", "ray", "--ray-address", "nowhere"], 2, "expected HOST:PORT"),
+    (["--backend", "ray", "--ray-address", "127.0.0.1:1"], 3, "cannot reach the Ray cluster at 127.0.0.1:1"),
+])
+def test_ray_address_errors(data_dir, tmp_path, args, code, message):
+    """Bad options: exit 2; a cluster nobody listens for: exit 3 at once (Ray alone retries for minutes)."""
+    samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "solution": "x = 1"}])
     proc = subprocess.run([sys.executable, "-m", "harness", "execute", "--dataset", "humaneval+", "--samples",
-                           str(tmp_path / "x.jsonl"), "--out", str(tmp_path / "o"), "--ray-address", "127.0.0.1:1"],
+                           str(samples), "--out", str(tmp_path / "o"), "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
-    assert proc.returncode == 2 and "--ray-address needs --backend ray" in proc.stderr
+    assert proc.returncode == code and message in proc.stderr, proc.stderr[-2000:]
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 # ----------------------------------------------------------------------------- faults
