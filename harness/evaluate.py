@@ -54,7 +54,17 @@ from typing import Any
 from harness import __version__
 from harness.datasets import Dataset, load_dataset
 from harness.errors import GateFailed, InfraError, UsageError
-from harness.metrics import mean_pass_at_k, supported_ks
+from harness.records import (
+    Comparison,
+    EvalSummary,
+    Intervals,
+    McNemar,
+    ModelBlock,
+    ModelInfo,
+    Rates,
+    ResultRow,
+    Taxonomy,
+)
 from harness.stats import (
     mcnemar_exact,
     mean_precision_loss,
@@ -63,6 +73,7 @@ from harness.stats import (
     precision_loss,
     task_transitions,
 )
+from harness.store import EvalDir, read_jsonl, sha256_file, write_json_atomic, write_text_atomic
 from sandbox import Limits
 
 DEFAULT_DATASETS: tuple[str, ...] = ("humaneval+", "mbpp+")
@@ -74,6 +85,7 @@ RUN_FILES: tuple[str, ...] = ("samples.jsonl", "results.jsonl", "summary.json")
 #: Modules whose source decides verdicts and labels: their hash invalidates cached results.
 VERDICT_MODULES: tuple[str, ...] = (
     "harness.execute",
+    "harness.records",
     "harness.oracle",
     "harness.expected",
     "harness.samples",
@@ -300,31 +312,25 @@ def _read_samples_lines(path: Path, flag: str) -> list[tuple[str, str]]:
     return lines
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _resolve_hooks(config: EvalConfig) -> list[tuple[str, Hook]]:
+    """The stages after the comparison, in order: metamorphic fidelity, then the gate."""
     hooks: list[tuple[str, Hook]] = []
-    wanted = [("metamorphic", "--metamorphic", config.metamorphic), ("gate", "--gate", config.gate is not None)]
-    for name, flag, on in wanted:
-        if not on:
-            continue
-        module_name = f"harness.{name}"
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            why = "" if exc.name == module_name else f" ({exc})"
-            raise UsageError(f"{flag} needs {module_name}{why}") from None
-        hook = getattr(module, "eval_hook", None)
-        if not callable(hook):
-            raise UsageError(f"{flag} needs {module_name} (it has no eval_hook yet)")
-        hooks.append((name, hook))
+    if config.metamorphic:
+        from harness.metamorphic.evaluation import eval_hook
+
+        hooks.append(("metamorphic", eval_hook))
+    if config.gate is not None:
+        hooks.append(("gate", _gate_stage))
     return hooks
+
+
+def _gate_stage(config: EvalConfig, result: EvalResult) -> None:
+    """Gate the fresh summary in place (printed after the results table by render_console);
+    the report writes junit.xml."""
+    from harness.gate import gated, load_gate
+
+    assert config.gate is not None
+    result.summary["gate"] = gated(result.summary, load_gate(config.gate)).to_dict()
 
 
 def _plan(config: EvalConfig) -> _Plan:
@@ -389,7 +395,7 @@ def _model_plans(config: EvalConfig) -> dict[str, _ModelPlan]:
         if samples is not None:
             path = Path(samples).expanduser()
             lines = _read_samples_lines(path, _flag(role, "samples"))
-            sha = _file_sha256(path)
+            sha = sha256_file(path)
             models[role] = _ModelPlan(role, model, config.revision(role), path, sha, lines,
                                       f"samples-sha256:{sha}")
         else:
@@ -502,16 +508,6 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def _drop_stale_generation(samples: Path, gen_hash: str) -> None:
     """A partial samples file made from the same weights at another path has another gen_hash,
     which ``generate_samples`` refuses to extend: start it afresh."""
@@ -574,7 +570,7 @@ class _Runner:
             if complete and meta.get("verdict_code") == self.code_version:
                 self.log(f"{label}: cache hit ({entry})")
                 return ModelRun(role, dataset.name, digest, entry, True, False, False,
-                                _read_jsonl(entry / "results.jsonl"),
+                                read_jsonl(entry / "results.jsonl"),
                                 json.loads((entry / "summary.json").read_text()))
             if complete:  # same samples, other verdict code: execute again
                 self.log(f"{label}: verdict code changed, re-executing the cached samples")
@@ -583,7 +579,7 @@ class _Runner:
             meta_path.unlink(missing_ok=True)
             generated = self._samples(model, dataset, task_ids, entry, label)
             result = self._execute(dataset, entry, label)
-            _write_json_atomic(meta_path, {"key": key, "verdict_code": self.code_version,
+            write_json_atomic(meta_path, {"key": key, "verdict_code": self.code_version,
                                            "harness_version": __version__, "model": model.describe(),
                                            "created": _now()})
         return ModelRun(role, dataset.name, digest, entry, False, generated, True, result.rows, result.summary)
@@ -594,9 +590,7 @@ class _Runner:
             wanted = set(task_ids)
             text = "".join(line.rstrip("\n") + "\n" for tid, line in model.samples_lines if tid in wanted)
             if not samples.exists() or samples.read_text(encoding="utf-8") != text:
-                tmp = samples.with_name(f".samples.jsonl.tmp-{os.getpid()}")
-                tmp.write_text(text, encoding="utf-8")
-                os.replace(tmp, samples)
+                write_text_atomic(samples, text)
             return False
         from harness.generation.backend import generate_samples
 
@@ -620,76 +614,48 @@ class _Runner:
 # ----------------------------------------------------------------------------- statistics
 
 
-def _counts(rows: Sequence[Mapping[str, Any]], key: str, task_ids: Sequence[str]) -> list[tuple[int, int]]:
-    per: dict[str, list[int]] = {t: [0, 0] for t in task_ids}
-    for row in rows:
-        n_c = per.get(str(row["task_id"]))
-        if n_c is not None:
-            n_c[0] += 1
-            n_c[1] += bool(row.get(key))
-    return [(n, c) for n, c in per.values()]
+def _taxonomy(student_rows: Sequence[Mapping[str, Any]], teacher_rows: Sequence[Mapping[str, Any]]) -> Taxonomy:
+    from harness.taxonomy import category_diff, table13
 
-
-def _model_block(rows: Sequence[Mapping[str, Any]], task_ids: Sequence[str], has_plus: bool) -> dict[str, Any]:
-    base = _counts(rows, "base_passed", task_ids)
-    plus = _counts(rows, "plus_passed", task_ids) if has_plus else None
-    pass_at_k = {
-        f"pass@{k}": {"base": mean_pass_at_k(base, k),
-                      "plus": mean_pass_at_k(plus, k) if plus is not None else None}
-        for k in supported_ks(base)
-    }
-    return {
-        "pass@1": dict(pass_at_k.get("pass@1", {"base": 0.0, "plus": 0.0 if has_plus else None})),
-        "pass@1_ci": {"base": None, "plus": None},
-        "pass@k": pass_at_k,
-        "n_samples": sum(n for n, _ in base),
-    }
-
-
-def _taxonomy(student_rows: Sequence[Mapping[str, Any]], teacher_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    try:
-        from harness.taxonomy import category_diff, table13
-    except ImportError:
-        return None
     s, t = table13(student_rows), table13(teacher_rows)
-    return {"student": s, "teacher": t, "diff": category_diff(s, t)}
+    return Taxonomy(s, t, category_diff(s, t))
+
+
+def compare(dataset: Dataset, task_ids: Sequence[str], student_rows: Sequence[Mapping[str, Any]],
+            teacher_rows: Sequence[Mapping[str, Any]], *, n_resamples: int = 2000,
+            confidence: float = 0.95, seed: int = 0) -> Comparison:
+    """Teacher vs student on one dataset, from both models' results rows."""
+    has_plus = dataset.has_plus
+    primary = "plus" if has_plus else "base"
+    metrics = ("base", "plus") if has_plus else ("base",)
+    typed = {"student": [ResultRow.from_dict(r) for r in student_rows],
+             "teacher": [ResultRow.from_dict(r) for r in teacher_rows]}
+    blocks = {role: ModelBlock.of(rows, task_ids, has_plus) for role, rows in typed.items()}
+    rates = {role: {m: per_task_rates(rows, f"{m}_passed", task_ids) for m in metrics}
+             for role, rows in (("student", student_rows), ("teacher", teacher_rows))}
+    loss, loss_ci = Rates(), Intervals()
+    for m in metrics:
+        s_rates, t_rates = list(rates["student"][m].values()), list(rates["teacher"][m].values())
+        boot = paired_bootstrap(s_rates, t_rates, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        blocks["student"].pass_at_1_ci.set(m, boot.student)
+        blocks["teacher"].pass_at_1_ci.set(m, boot.teacher)
+        value = precision_loss(blocks["teacher"].pass_at_1.get(m) or 0.0, blocks["student"].pass_at_1.get(m) or 0.0)
+        setattr(loss, m, value)
+        loss_ci.set(m, boot.precision_loss if boot.precision_loss is not None and value is not None else None)
+    regressed, gained = task_transitions(rates["teacher"][primary], rates["student"][primary])
+    return Comparison(
+        n_tasks=len(task_ids), dataset_version=dataset.version, primary_metric=primary,
+        student=blocks["student"], teacher=blocks["teacher"], precision_loss=loss, precision_loss_ci=loss_ci,
+        mcnemar=McNemar(primary, len(regressed), len(gained), mcnemar_exact(len(regressed), len(gained))),
+        regressed=regressed, gained=gained, taxonomy=_taxonomy(student_rows, teacher_rows))
 
 
 def dataset_summary(dataset: Dataset, task_ids: Sequence[str], student_rows: Sequence[Mapping[str, Any]],
                     teacher_rows: Sequence[Mapping[str, Any]], *, n_resamples: int = 2000,
                     confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
-    """The ``datasets.<name>`` block of summary.json from both models' results rows."""
-    has_plus = dataset.has_plus
-    primary = "plus" if has_plus else "base"
-    metrics = ("base", "plus") if has_plus else ("base",)
-    blocks = {"student": _model_block(student_rows, task_ids, has_plus),
-              "teacher": _model_block(teacher_rows, task_ids, has_plus)}
-    rates = {role: {m: per_task_rates(rows, f"{m}_passed", task_ids) for m in metrics}
-             for role, rows in (("student", student_rows), ("teacher", teacher_rows))}
-    loss: dict[str, float | None] = {"base": None, "plus": None}
-    loss_ci: dict[str, list[float] | None] = {"base": None, "plus": None}
-    for m in metrics:
-        s_rates, t_rates = list(rates["student"][m].values()), list(rates["teacher"][m].values())
-        boot = paired_bootstrap(s_rates, t_rates, n_resamples=n_resamples, confidence=confidence, seed=seed)
-        blocks["student"]["pass@1_ci"][m] = list(boot.student)
-        blocks["teacher"]["pass@1_ci"][m] = list(boot.teacher)
-        loss[m] = precision_loss(blocks["teacher"]["pass@1"][m], blocks["student"]["pass@1"][m])
-        loss_ci[m] = list(boot.precision_loss) if boot.precision_loss is not None and loss[m] is not None else None
-    regressed, gained = task_transitions(rates["teacher"][primary], rates["student"][primary])
-    return {
-        "n_tasks": len(task_ids),
-        "dataset_version": dataset.version,
-        "primary_metric": primary,
-        "student": blocks["student"],
-        "teacher": blocks["teacher"],
-        "precision_loss": loss,
-        "precision_loss_ci": loss_ci,
-        "mcnemar": {"metric": primary, "b": len(regressed), "c": len(gained),
-                    "p_value": mcnemar_exact(len(regressed), len(gained))},
-        "regressed": regressed,
-        "gained": gained,
-        "taxonomy": _taxonomy(student_rows, teacher_rows),
-    }
+    """The ``datasets.<name>`` block of summary.json (:func:`compare` as JSON)."""
+    return compare(dataset, task_ids, student_rows, teacher_rows, n_resamples=n_resamples,
+                   confidence=confidence, seed=seed).to_dict()
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -790,17 +756,14 @@ def render_console(summary: Mapping[str, Any], out: Path) -> str:
 
 
 def _write_summaries(out: Path, summary: Mapping[str, Any]) -> None:
-    _write_json_atomic(out / "summary.json", summary)
-    (out / "summary.md").write_text(render_markdown(summary), encoding="utf-8")
+    eval_dir = EvalDir(out)
+    eval_dir.write(summary)
+    write_text_atomic(eval_dir.summary_md, render_markdown(summary))
 
 
 def _write_report(out: Path) -> None:
-    try:
-        from harness.report import write_report
-    except ImportError as exc:
-        if exc.name == "harness.report" or (exc.name or "").startswith("harness.report."):
-            return  # the report is another part of the harness; not built here yet
-        raise
+    from harness.report import write_report
+
     write_report(out)
 
 
@@ -840,23 +803,23 @@ def evaluate(config: EvalConfig) -> EvalResult:
         runner.close()
 
     datasets = {
-        ds.name: dataset_summary(ds, plan.task_ids[ds.name], runs["student"][ds.name].rows,
-                                 runs["teacher"][ds.name].rows, n_resamples=config.n_resamples,
-                                 confidence=config.confidence, seed=config.bootstrap_seed)
+        ds.name: compare(ds, plan.task_ids[ds.name], runs["student"][ds.name].rows,
+                         runs["teacher"][ds.name].rows, n_resamples=config.n_resamples,
+                         confidence=config.confidence, seed=config.bootstrap_seed)
         for ds in plan.datasets
     }
-    summary: dict[str, Any] = {
-        "harness_version": __version__,
-        "created": _now(),
-        "models": {role: plan.models[role].describe() for role in ROLES},
-        "settings": config.settings(),
-        "datasets": datasets,
-        "mean_precision_loss": {
-            m: mean_precision_loss(d["precision_loss"][m] for d in datasets.values()) for m in ("base", "plus")
-        },
-        "cache": {role: {d: {"key": r.cache_key, "hit": r.cache_hit} for d, r in runs[role].items()}
-                  for role in ROLES},
-    }
+    record = EvalSummary(
+        harness_version=__version__,
+        created=_now(),
+        models={role: ModelInfo.from_dict(plan.models[role].describe()) for role in ROLES},
+        settings=config.settings(),
+        datasets=datasets,
+        mean_precision_loss=Rates(*(mean_precision_loss(d.precision_loss.get(m) for d in datasets.values())
+                                    for m in ("base", "plus"))),
+        cache={role: {d: {"key": r.cache_key, "hit": r.cache_hit} for d, r in runs[role].items()}
+               for role in ROLES},
+    )
+    summary = record.to_dict()
     result = EvalResult(out, summary, runs, {k: list(v) for k, v in plan.task_ids.items()})
     _write_summaries(out, summary)
 

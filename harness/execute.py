@@ -20,11 +20,12 @@ from typing import Any
 from harness.datasets import ORACLE_ASSERT, Dataset, Task, load_dataset
 from harness.errors import InfraError, UsageError
 from harness.expected import TaskOracle, compute_expected, encoded_inputs, not_none_task
-from harness.metrics import mean_pass_at_k, supported_ks
 from harness.oracle import EvalplusComparator, compare_assert, decode_raw
 from harness.progress import Mode, progress, progress_mode
+from harness.records import ResultRow, RunSummary
 from harness.registry import make_backend
-from harness.samples import Sample, file_sha256, read_samples
+from harness.samples import Sample, read_samples
+from harness.store import sha256_file
 from sandbox import (
     AssertsPassed,
     Backend,
@@ -294,33 +295,8 @@ def label(row: dict[str, Any], sample: Sample, task: Task) -> None:
 
 
 def summarize(dataset: Dataset, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    per_task: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        per_task.setdefault(row["task_id"], []).append(row)
-    base_counts = [(len(r), sum(bool(x["base_passed"]) for x in r)) for r in per_task.values()]
-    plus_counts = [(len(r), sum(bool(x["plus_passed"]) for x in r)) for r in per_task.values()]
-    summary: dict[str, Any] = {
-        "dataset": dataset.name,
-        "dataset_version": dataset.version,
-        "dataset_hash": dataset.content_hash,
-        "n_tasks": len(per_task),
-        "n_samples": len(rows),
-        "n_passed": sum(bool(r["passed"]) for r in rows),
-    }
-    for k in supported_ks(base_counts) or [1]:
-        summary[f"pass@{k}"] = {
-            "base": mean_pass_at_k(base_counts, k) if base_counts else 0.0,
-            "plus": (mean_pass_at_k(plus_counts, k) if plus_counts else 0.0) if dataset.has_plus else None,
-        }
-    errors: dict[str, int] = {}
-    for r in rows:
-        if r.get("error_type"):
-            errors[r["error_type"]] = errors.get(r["error_type"], 0) + 1
-    summary["error_types"] = dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])))
-    from harness.taxonomy import table13
-
-    summary["taxonomy"] = table13(rows)
-    return summary
+    """The run's summary.json (see :class:`harness.records.RunSummary`)."""
+    return RunSummary.of(dataset, [ResultRow.from_dict(r) for r in rows]).to_dict()
 
 
 # ----------------------------------------------------------------------------- driver
@@ -427,7 +403,7 @@ def execute_samples(config: ExecuteConfig, backend: Backend | None = None,
     mode = progress_mode(config.progress)
     partial_path = out / "results.partial.jsonl"
     results_path = out / "results.jsonl"
-    state = _state(config, dataset, file_sha256(Path(config.samples)))
+    state = _state(config, dataset, sha256_file(config.samples))
     done: dict[int, dict[str, Any]] = {}
     try:
         done = _resume(out, state, len(samples))

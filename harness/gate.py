@@ -30,11 +30,20 @@ import math
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
 
 from harness.errors import UsageError
+from harness.format import fmt
+from harness.records import (
+    Comparison,
+    EvalSummary,
+    GateCheck,
+    GateConfig,
+    GateResult,
+    Metamorphic,
+)
+from harness.store import EvalDir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,14 +57,14 @@ __all__ = [
     "GateResult",
     "apply_gate",
     "dataset_metamorphic",
-    "eval_hook",
+    "fmt",
+    "gated",
     "evaluate_gate",
     "format_gate_text",
     "load_gate",
     "primary_metric",
     "read_summary",
     "run_gate_for_eval",
-    "write_junit",
 ]
 
 #: McNemar p-value below which a loss counts as significant (``require_significance``).
@@ -65,22 +74,6 @@ _EPS = 1e-9
 
 
 # ----------------------------------------------------------------------------- config
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    """The thresholds of a gate file; ``None`` means the check is not configured."""
-
-    max_precision_loss: float | None = None
-    min_student_pass_at_1: float | None = None
-    max_category_increase: int | None = None
-    max_fidelity_violation: float | None = None
-    require_significance: bool = False
-    #: Where the config came from (not a gate key).
-    source: str | None = field(default=None, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 #: Gate key -> (accepted Python types, what error messages say it must be).
@@ -159,138 +152,19 @@ def load_gate(path: str | os.PathLike[str]) -> GateConfig:
 # ----------------------------------------------------------------------------- checks
 
 
-@dataclass
-class GateCheck:
-    """One check of one dataset. ``value`` and ``threshold`` are in the gate file's units."""
-
-    name: str  # the gate key: max_precision_loss, min_student_pass_at_1, ...
-    dataset: str
-    value: float | None
-    threshold: float | None
-    passed: bool
-    message: str
-    skipped: bool = False
-    metric: str | None = None  # base / plus, where the check reads a pass@1
-    category: str | None = None  # the taxonomy category of a max_category_increase check
-    p_value: float | None = None  # McNemar p, for loss checks under require_significance
-    #: How far past the threshold the value is (positive: by how much it failed).
-    margin: float | None = None
-
-    @property
-    def status(self) -> str:
-        return "skipped" if self.skipped else ("passed" if self.passed else "failed")
-
-    @property
-    def label(self) -> str:
-        """``dataset: name`` plus the category, as in junit.xml and the CLI output."""
-        cat = f"[{self.category}]" if self.category else ""
-        return f"{self.dataset}: {self.name}{cat}"
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["status"] = self.status
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GateCheck:
-        names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
-        kwargs.setdefault("name", "check")
-        kwargs.setdefault("dataset", "")
-        kwargs.setdefault("value", None)
-        kwargs.setdefault("threshold", None)
-        kwargs.setdefault("passed", False)
-        kwargs.setdefault("message", "")
-        return cls(**kwargs)
-
-
-@dataclass
-class GateResult:
-    passed: bool
-    checks: list[GateCheck]
-    config: GateConfig = field(default_factory=GateConfig)
-
-    @property
-    def failed(self) -> list[GateCheck]:
-        return [c for c in self.checks if not c.passed and not c.skipped]
-
-    @property
-    def skipped(self) -> list[GateCheck]:
-        return [c for c in self.checks if c.skipped]
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.passed else 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "checks": [c.to_dict() for c in self.checks],
-            "n_checks": len(self.checks),
-            "n_failed": len(self.failed),
-            "n_skipped": len(self.skipped),
-            "config": self.config.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GateResult:
-        checks = [GateCheck.from_dict(c) for c in data.get("checks") or [] if isinstance(c, Mapping)]
-        cfg = data.get("config")
-        config = GateConfig()
-        if isinstance(cfg, Mapping):
-            known = {f.name for f in fields(GateConfig)}
-            config = GateConfig(**{k: v for k, v in cfg.items() if k in known})
-        passed = data.get("passed")
-        if not isinstance(passed, bool):
-            passed = not any(not c.passed and not c.skipped for c in checks)
-        return cls(passed, checks, config)
-
-
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def fmt(x: float | None, digits: int = 4) -> str:
-    """A gate number for messages: up to ``digits`` decimals, no trailing zeros."""
-    if x is None:
-        return "n/a"
-    if float(x).is_integer():
-        return str(int(x))
-    text = f"{x:.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def primary_metric(name: str, dataset: Mapping[str, Any]) -> str:
+def primary_metric(name: str, dataset: Mapping[str, Any] | Comparison) -> str:
     """``plus`` on the + datasets (or wherever the student has a plus pass@1), else ``base``."""
-    if dataset.get("primary_metric") in ("base", "plus"):
-        return str(dataset["primary_metric"])
-    if name.endswith("+"):
-        return "plus"
-    student = dataset.get("student")
-    p1 = student.get("pass@1") if isinstance(student, Mapping) else None
-    if isinstance(p1, Mapping) and _num(p1.get("plus")) is not None:
-        return "plus"
-    return "base"
+    ds = dataset if isinstance(dataset, Comparison) else Comparison.from_dict(dataset)
+    return ds.primary(name)
 
 
-def _get(d: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(d, Mapping):
-            return None
-        d = d.get(key)
-    return d
-
-
-def _loss_check(name: str, ds: Mapping[str, Any], cfg: GateConfig, metric: str) -> GateCheck:
+def _loss_check(name: str, ds: Comparison, cfg: GateConfig, metric: str) -> GateCheck:
     threshold = cfg.max_precision_loss
     assert threshold is not None
-    loss = _num(_get(ds, "precision_loss", metric))
+    loss = ds.precision_loss.get(metric)
     key = "max_precision_loss"
     if loss is None:
-        teacher = _num(_get(ds, "teacher", "pass@1", metric))
+        teacher = ds.teacher.pass_at_1.get(metric)
         why = (f"the teacher's {metric} pass@1 is 0" if teacher == 0.0
                else f"precision_loss.{metric} is missing from summary.json")
         return GateCheck(key, name, None, threshold, False,
@@ -302,7 +176,7 @@ def _loss_check(name: str, ds: Mapping[str, Any], cfg: GateConfig, metric: str) 
                          f"precision loss ({metric}) {fmt(loss)} <= {fmt(threshold)}",
                          metric=metric, margin=over)
     if cfg.require_significance:
-        p_value = _num(_get(ds, "mcnemar", "p_value"))
+        p_value = ds.mcnemar.p_value if ds.mcnemar else None
         if p_value is not None and p_value >= SIGNIFICANCE_LEVEL:
             return GateCheck(
                 key, name, loss, threshold, True,
@@ -316,11 +190,11 @@ def _loss_check(name: str, ds: Mapping[str, Any], cfg: GateConfig, metric: str) 
     return GateCheck(key, name, loss, threshold, False, msg, metric=metric, p_value=p_value, margin=over)
 
 
-def _pass_check(name: str, ds: Mapping[str, Any], cfg: GateConfig, metric: str) -> GateCheck:
+def _pass_check(name: str, ds: Comparison, cfg: GateConfig, metric: str) -> GateCheck:
     threshold = cfg.min_student_pass_at_1
     assert threshold is not None
     key = "min_student_pass_at_1"
-    value = _num(_get(ds, "student", "pass@1", metric))
+    value = ds.student.pass_at_1.get(metric)
     if value is None:
         return GateCheck(key, name, None, threshold, False,
                          f"student pass@1 ({metric}) is missing from summary.json", metric=metric)
@@ -334,25 +208,11 @@ def _pass_check(name: str, ds: Mapping[str, Any], cfg: GateConfig, metric: str) 
                      f"by {fmt(short)}", metric=metric, margin=short)
 
 
-def _category_diff(ds: Mapping[str, Any]) -> dict[str, int] | None:
-    tax = ds.get("taxonomy")
-    if not isinstance(tax, Mapping):
-        return None
-    diff = tax.get("diff")
-    if isinstance(diff, Mapping):
-        return {str(k): int(v) for k, v in diff.items() if _num(v) is not None}
-    s, t = _get(tax, "student", "categories"), _get(tax, "teacher", "categories")
-    if isinstance(s, Mapping) and isinstance(t, Mapping):
-        keys = sorted(set(s) | set(t))
-        return {k: int(s.get(k, 0)) - int(t.get(k, 0)) for k in keys}
-    return None
-
-
-def _category_checks(name: str, ds: Mapping[str, Any], cfg: GateConfig) -> list[GateCheck]:
+def _category_checks(name: str, ds: Comparison, cfg: GateConfig) -> list[GateCheck]:
     threshold = cfg.max_category_increase
     assert threshold is not None
     key = "max_category_increase"
-    diff = _category_diff(ds)
+    diff = ds.taxonomy.category_diff() if ds.taxonomy else None
     if diff is None:
         return [GateCheck(key, name, None, threshold, False,
                           "taxonomy counts are missing from summary.json")]
@@ -373,63 +233,34 @@ def _category_checks(name: str, ds: Mapping[str, Any], cfg: GateConfig) -> list[
 
 
 def fidelity_violation_rate(meta: Mapping[str, Any]) -> tuple[float | None, str]:
-    """The overall fidelity-violation rate of a metamorphic result and where it came from.
-
-    Looks at ``overall.fidelity_violation_rate``, then a top-level ``fidelity_violation_rate``,
-    then the worst relation's.
-    """
-    for path, where in ((("overall", "fidelity_violation_rate"), "overall"),
-                        (("fidelity_violation_rate",), "overall")):
-        v = _num(_get(meta, *path))
-        if v is not None:
-            return v, where
-    rel = meta.get("relations")
-    relations = rel if isinstance(rel, Mapping) else {k: v for k, v in meta.items() if k != "overall"}
-    worst: tuple[float, str] | None = None
-    for rname, values in relations.items():
-        v = _num(_get(values, "fidelity_violation_rate"))
-        if v is not None and (worst is None or v > worst[0]):
-            worst = (v, f"worst relation, {rname}")
-    return (worst[0], worst[1]) if worst else (None, "")
+    """The overall fidelity-violation rate of a metamorphic result and where it came from."""
+    record = Metamorphic.from_dict(meta)
+    return record.fidelity_violation_rate() if record else (None, "")
 
 
 def fidelity_evidence(meta: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """How many teacher-solved pairs the overall rate rests on and how many it needs (None
     when the results do not say: older or hand-made summaries)."""
-    pairs = _num(_get(meta, "overall", "fidelity_pairs"))
-    if pairs is None:
-        pairs = _num(_get(meta, "fidelity_pairs"))
-    needed = _num(_get(meta, "overall", "fidelity_min_pairs"))
-    return (None if pairs is None else int(pairs)), (None if needed is None else int(needed))
+    record = Metamorphic.from_dict(meta)
+    return record.fidelity_evidence() if record else (None, None)
 
 
 def dataset_metamorphic(summary: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    """A dataset's metamorphic results: ``datasets.<name>.metamorphic``, else a top-level
-    ``metamorphic`` block keyed by dataset name (or, with one dataset, the block itself)."""
-    meta = _get(summary, "datasets", name, "metamorphic")
-    if isinstance(meta, Mapping) and meta:
-        return meta
-    top = summary.get("metamorphic")
-    if not isinstance(top, Mapping) or not top:
-        return None
-    if isinstance(top.get(name), Mapping):
-        return top[name]
-    datasets = summary.get("datasets")
-    if isinstance(datasets, Mapping) and len(datasets) == 1 and not any(k in datasets for k in top):
-        return top
-    return None
+    """A dataset's metamorphic results (see :meth:`EvalSummary.metamorphic`)."""
+    meta = EvalSummary.from_dict(summary).metamorphic(name)
+    return meta.to_dict() if meta else None
 
 
-def _fidelity_check(name: str, meta: Mapping[str, Any] | None, cfg: GateConfig) -> GateCheck:
+def _fidelity_check(name: str, meta: Metamorphic | None, cfg: GateConfig) -> GateCheck:
     threshold = cfg.max_fidelity_violation
     assert threshold is not None
     key = "max_fidelity_violation"
-    if not isinstance(meta, Mapping) or not meta:
+    if meta is None:
         return GateCheck(key, name, None, threshold, True,
                          "metamorphic testing did not run (harness eval --metamorphic)",
                          skipped=True)
-    value, where = fidelity_violation_rate(meta)
-    pairs, needed = fidelity_evidence(meta)
+    value, where = meta.fidelity_violation_rate()
+    pairs, needed = meta.fidelity_evidence()
     if pairs is not None and (value is None or (needed is not None and pairs < needed)):
         at_least = f" (at least {needed} needed)" if needed is not None else ""
         return GateCheck(key, name, value, threshold, False,
@@ -448,24 +279,29 @@ def _fidelity_check(name: str, meta: Mapping[str, Any] | None, cfg: GateConfig) 
                      f"{fmt(threshold)} by {fmt(over)}", margin=over)
 
 
-def evaluate_gate(summary: Mapping[str, Any], gate: GateConfig) -> GateResult:
-    """Check every dataset of an eval ``summary.json`` against ``gate``."""
-    datasets = summary.get("datasets") if isinstance(summary, Mapping) else None
-    if not isinstance(datasets, Mapping) or not datasets:
+def evaluate_gate(summary: Mapping[str, Any] | EvalSummary, gate: GateConfig) -> GateResult:
+    """Check every dataset of an eval summary against ``gate``: a pure function (no files)."""
+    if not isinstance(summary, EvalSummary):
+        datasets = summary.get("datasets") if isinstance(summary, Mapping) else None
+        if not isinstance(datasets, Mapping) or not datasets:
+            raise UsageError("summary.json has no datasets to gate (is this an eval directory?)")
+        bad = next((n for n, ds in datasets.items() if not isinstance(ds, Mapping)), None)
+        if bad is not None:
+            raise UsageError(f"summary.json: datasets.{bad} is not an object")
+        summary = EvalSummary.from_dict(summary)
+    if not summary.datasets:
         raise UsageError("summary.json has no datasets to gate (is this an eval directory?)")
     checks: list[GateCheck] = []
-    for name, ds in datasets.items():
-        if not isinstance(ds, Mapping):
-            raise UsageError(f"summary.json: datasets.{name} is not an object")
-        metric = primary_metric(str(name), ds)
+    for name, ds in summary.datasets.items():
+        metric = ds.primary(name)
         if gate.max_precision_loss is not None:
-            checks.append(_loss_check(str(name), ds, gate, metric))
+            checks.append(_loss_check(name, ds, gate, metric))
         if gate.min_student_pass_at_1 is not None:
-            checks.append(_pass_check(str(name), ds, gate, metric))
+            checks.append(_pass_check(name, ds, gate, metric))
         if gate.max_category_increase is not None:
-            checks.extend(_category_checks(str(name), ds, gate))
+            checks.extend(_category_checks(name, ds, gate))
         if gate.max_fidelity_violation is not None:
-            checks.append(_fidelity_check(str(name), dataset_metamorphic(summary, str(name)), gate))
+            checks.append(_fidelity_check(name, summary.metamorphic(name), gate))
     passed = not any(not c.passed and not c.skipped for c in checks)
     return GateResult(passed, checks, gate)
 
@@ -490,102 +326,36 @@ def format_gate_text(result: GateResult, verbose: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_junit(result: GateResult, path: str | os.PathLike[str], timestamp: str | None = None) -> Path:
-    """``junit.xml``: one test suite per dataset, one test case per check."""
-    import xml.etree.ElementTree as ET
-
-    by_ds: dict[str, list[GateCheck]] = {}
-    for c in result.checks:
-        by_ds.setdefault(c.dataset, []).append(c)
-    root = ET.Element("testsuites", {
-        "name": "harness gate",
-        "tests": str(len(result.checks)),
-        "failures": str(len(result.failed)),
-        "skipped": str(len(result.skipped)),
-        "errors": "0",
-        "time": "0",
-    })
-    for ds, checks in by_ds.items():
-        suite = ET.SubElement(root, "testsuite", {
-            "name": f"gate.{ds}",
-            "tests": str(len(checks)),
-            "failures": str(sum(not c.passed and not c.skipped for c in checks)),
-            "skipped": str(sum(c.skipped for c in checks)),
-            "errors": "0",
-            "time": "0",
-            **({"timestamp": timestamp} if timestamp else {}),
-        })
-        if result.config.source:
-            props = ET.SubElement(suite, "properties")
-            ET.SubElement(props, "property", {"name": "gate_file", "value": str(result.config.source)})
-        for c in checks:
-            case = ET.SubElement(suite, "testcase", {
-                "classname": f"gate.{ds}",
-                "name": c.name + (f"[{c.category}]" if c.category else ""),
-                "time": "0",
-            })
-            if c.skipped:
-                ET.SubElement(case, "skipped", {"message": c.message})
-            elif not c.passed:
-                fail = ET.SubElement(case, "failure", {"message": c.message, "type": "GateCheckFailed"})
-                fail.text = (f"{c.label}\nvalue: {fmt(c.value)}\nthreshold: {fmt(c.threshold)}\n"
-                             f"{c.message}\n")
-            else:
-                ET.SubElement(case, "system-out").text = c.message
-    ET.indent(root)
-    out = Path(path)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
-    os.replace(tmp, out)
-    return out
-
-
 # ----------------------------------------------------------------------------- eval dirs
 
 
 def read_summary(eval_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """``DIR/summary.json`` of an eval directory; UsageError when it is missing or broken."""
-    d = Path(eval_dir)
-    if not d.is_dir():
-        raise UsageError(f"eval directory not found: {d}")
-    path = d / "summary.json"
-    if not path.is_file():
-        raise UsageError(f"{d} has no summary.json (run harness eval --out {d} first)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: malformed JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a JSON object")
-    return data
+    return EvalDir(eval_dir).read_raw()
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def gated(summary: Mapping[str, Any] | EvalSummary, gate: GateConfig) -> GateResult:
+    """:func:`evaluate_gate`, stamped with the time it was gated."""
+    result = evaluate_gate(summary, gate)
+    result.evaluated = _now()
+    return result
 
 
 def apply_gate(eval_dir: str | os.PathLike[str], gate_path: str | os.PathLike[str]) -> GateResult:
-    """Gate an eval directory: record the verdict in summary.json, write junit.xml, re-render
-    report.html and summary.md. Raises UsageError for a bad gate file or eval directory."""
+    """Gate an eval directory: record the verdict in summary.json, then write junit.xml,
+    summary.md and report.html. Raises UsageError for a bad gate file or eval directory."""
     config = load_gate(gate_path)
-    d = Path(eval_dir)
-    summary = read_summary(d)
-    result = evaluate_gate(summary, config)
-    evaluated = _now()
-    summary["gate"] = result.to_dict() | {"evaluated": evaluated}
-    _write_json(d / "summary.json", summary)
-    write_junit(result, d / "junit.xml", timestamp=evaluated)
-    try:
-        from harness.report import write_report
+    d = EvalDir(eval_dir)
+    result = gated(d.read_raw(), config)
+    d.record_gate(result)
+    from harness.report import write_report
 
-        write_report(d)
+    try:
+        write_report(d.path)
     except UsageError:
         raise
     except Exception as exc:  # the verdict stands even if the report cannot be drawn
-        print(f"warning: could not render {d / 'report.html'}: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
+        print(f"warning: could not render {d.report}: {type(exc).__name__}: {exc}", file=sys.stderr)
     return result
 
 
@@ -593,18 +363,6 @@ def _now() -> str:
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def eval_hook(config: Any, result: Any) -> None:
-    """``harness eval --gate FILE`` (the seam of :mod:`harness.evaluate`): gate the fresh
-    summary in place and write junit.xml; the eval then rewrites summary.json, renders the
-    report, prints the gate's verdict after its results table (render_console) and exits 1
-    when ``summary["gate"]["passed"]`` is false."""
-    gate = load_gate(config.gate)
-    gate_result = evaluate_gate(result.summary, gate)
-    evaluated = _now()
-    result.summary["gate"] = gate_result.to_dict() | {"evaluated": evaluated}
-    write_junit(gate_result, Path(result.out) / "junit.xml", timestamp=evaluated)
 
 
 def run_gate_for_eval(eval_dir: str | os.PathLike[str], gate_path: str | os.PathLike[str],

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import difflib
 import io
-import json
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -30,6 +28,19 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
+from harness.format import fmt, number, p_value, pct, pct_interval, signed
+from harness.records import (
+    Comparison,
+    EvalSummary,
+    GateCheck,
+    GateResult,
+    Metamorphic,
+    dig,
+    flip_rates,
+    interval,
+    num,
+)
+from harness.store import EvalDir, RunDir, match_samples, read_jsonl, write_text_atomic
 
 __all__ = [
     "MAX_TASKS_SHOWN",
@@ -59,84 +70,13 @@ _PRIMARY_ORDER = ("plus", "base")
 # ----------------------------------------------------------------------------- helpers
 
 
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _get(d: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(d, Mapping):
-            return None
-        d = d.get(key)
-    return d
-
-
-def _interval(x: Any) -> tuple[float, float] | None:
-    if isinstance(x, (list, tuple)) and len(x) == 2:
-        lo, hi = _num(x[0]), _num(x[1])
-        if lo is not None and hi is not None:
-            return lo, hi
-    if isinstance(x, Mapping):
-        return _interval([x.get("lo", x.get("low")), x.get("hi", x.get("high"))])
-    return None
-
-
-def pct(x: Any, digits: int = 1) -> str:
-    v = _num(x)
-    return "n/a" if v is None else f"{100 * v:.{digits}f}%"
-
-
-def pct_interval(x: Any, digits: int = 1) -> str:
-    iv = _interval(x)
-    return "" if iv is None else f"[{100 * iv[0]:.{digits}f}, {100 * iv[1]:.{digits}f}]"
-
-
-def p_value(x: Any) -> str:
-    v = _num(x)
-    if v is None:
-        return "n/a"
-    return "< 0.001" if v < 0.001 else f"{v:.3f}"
-
-
-def number(x: Any, digits: int = 3) -> str:
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return str(x)
-    v = _num(x)
-    if v is None:
-        return "n/a" if x is None else str(x)
-    return f"{v:.{digits}f}"
-
-
-def signed(n: Any) -> str:
-    if isinstance(n, int) and not isinstance(n, bool):
-        return f"{n:+d}" if n else "0"
-    return number(n)
+_num = num
+_get = dig
+_interval = interval
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower().replace("+", "plus")).strip("-") or "x"
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    if not path.is_file():
-        return rows
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -186,30 +126,21 @@ class _ModelRuns:
     """Samples and results of one model on one dataset, by task id."""
 
     def __init__(self, directory: Path, wanted: set[str]) -> None:
-        samples = _read_jsonl(directory / "samples.jsonl")
-        results = _read_jsonl(directory / "results.jsonl")
+        run = RunDir(directory)
+        samples = read_jsonl(run.samples)
+        results = read_jsonl(run.results)
         self.available = bool(results) or bool(samples)
-        # Samples and results are both in input order; pair them by (task_id, sample_index).
-        code: dict[tuple[str, int], dict[str, Any]] = {}
-        counts: dict[str, int] = {}
-        for s in samples:
-            tid = str(s.get("task_id"))
-            idx = counts.get(tid, 0)
-            counts[tid] = idx + 1
-            if tid in wanted:
-                code[(tid, idx)] = s
         self.rows: dict[str, list[tuple[dict[str, Any], dict[str, Any] | None]]] = {}
-        seen: dict[str, int] = {}
-        for r in results:
-            tid = str(r.get("task_id"))
-            raw_idx = r.get("sample_index")
-            idx = raw_idx if isinstance(raw_idx, int) else seen.get(tid, 0)
-            seen[tid] = idx + 1
-            if tid in wanted:
-                self.rows.setdefault(tid, []).append((r, code.get((tid, idx))))
+        for row, sample in match_samples(results, samples):
+            if row.task_id in wanted:
+                self.rows.setdefault(row.task_id, []).append((row.to_dict(), sample))
         if not results:  # samples without verdicts: still show the code
-            for (tid, _idx), s in sorted(code.items()):
-                self.rows.setdefault(tid, []).append(({"task_id": tid}, s))
+            counts: dict[str, int] = {}
+            for s in samples:
+                tid = str(s.get("task_id"))
+                counts[tid] = counts.get(tid, 0) + 1
+                if tid in wanted:
+                    self.rows.setdefault(tid, []).append(({"task_id": tid}, s))
 
     def pick(self, task_id: str, want_pass: bool) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int, int]:
         """The first sample of a task with the wanted verdict (else the first), and pass counts."""
@@ -539,29 +470,12 @@ _META_ORDER = (
 )
 
 
-def _flip_rates(flat: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    teacher = student = None
-    for k, v in flat.items():
-        low = k.lower()
-        if "flip" not in low or _num(v) is None:
-            continue
-        if "teacher" in low and teacher is None:
-            teacher = _num(v)
-        elif "student" in low and student is None:
-            student = _num(v)
-    return teacher, student
-
-
-def _metamorphic_view(name: str, meta: Any, threshold: float | None, charts: Charts) -> dict[str, Any] | None:
-    if not isinstance(meta, Mapping) or not meta:
+def _metamorphic_view(name: str, record: Metamorphic | None, threshold: float | None,
+                      charts: Charts) -> dict[str, Any] | None:
+    if record is None:
         return None
-    rel = meta.get("relations")
-    relations = rel if isinstance(rel, Mapping) else {
-        k: v for k, v in meta.items() if isinstance(v, Mapping) and k != "overall"}
-    overall = meta.get("overall")
-    if not isinstance(overall, Mapping):
-        overall = {k: v for k, v in meta.items() if not isinstance(v, Mapping) and k != "relations"}
-    flat_rel = {str(k): _flatten(v) for k, v in relations.items() if isinstance(v, Mapping)}
+    relations, overall = record.relations, record.overall
+    flat_rel = {k: _flatten(v) for k, v in relations.items()}
     flat_overall = _flatten(overall) if overall else {}
     keys: list[str] = []
     for f in [*flat_rel.values(), flat_overall]:
@@ -574,7 +488,7 @@ def _metamorphic_view(name: str, meta: Any, threshold: float | None, charts: Cha
     chart_rows = []
     for rname, f in flat_rel.items():
         violation = _num(f.get("fidelity_violation_rate"))
-        flip_t, flip_s = _flip_rates(f)
+        flip_t, flip_s = flip_rates(relations[rname])
         over = threshold is not None and violation is not None and violation > threshold + 1e-9
         rows.append({"name": rname, "cells": [number(f.get(k)) if k in f else "" for k in keys],
                      "over": over})
@@ -584,10 +498,8 @@ def _metamorphic_view(name: str, meta: Any, threshold: float | None, charts: Cha
     if flat_overall:
         overall_row = {"name": "overall", "cells": [number(flat_overall.get(k)) if k in flat_overall else ""
                                                      for k in keys]}
-    from harness.gate import fidelity_evidence, fidelity_violation_rate
-
-    rate, where = fidelity_violation_rate(meta)
-    pairs, min_pairs = fidelity_evidence(meta)
+    rate, where = record.fidelity_violation_rate()
+    pairs, min_pairs = record.fidelity_evidence()
     return {
         "columns": keys,
         "rows": rows,
@@ -654,77 +566,54 @@ def _taxonomy_view(name: str, tax: Any, charts: Charts) -> dict[str, Any] | None
     }
 
 
-def _pass_at_k(ds: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """pass@k rows (k > 1) per model, from ``pass@k`` ({k: {base, plus}}) or ``pass@<k>`` keys."""
-    out: dict[str, dict[str, Any]] = {}
+def _pass_at_k(ds: Comparison) -> list[dict[str, Any]]:
+    """pass@k rows (k > 1) per model."""
+    out: dict[int, dict[str, Any]] = {}
     for m in MODELS:
-        md = ds.get(m)
-        if not isinstance(md, Mapping):
-            continue
-        found: dict[str, Any] = {}
-        pk = md.get("pass@k")
-        if isinstance(pk, Mapping):
-            for k, v in pk.items():
-                found[str(k).removeprefix("pass@")] = v
-        for k, v in md.items():
-            if isinstance(k, str) and re.fullmatch(r"pass@\d+", k) and k != "pass@1":
-                found.setdefault(k.removeprefix("pass@"), v)
-        for k, v in found.items():
-            if k == "1":
-                continue
-            row = out.setdefault(k, {"k": k, "teacher": {}, "student": {}})
-            if isinstance(v, Mapping):
-                row[m] = {"base": _num(v.get("base")), "plus": _num(v.get("plus"))}
-            elif _num(v) is not None:
-                row[m] = {"base": _num(v), "plus": None}
-    return sorted(out.values(), key=lambda r: int(r["k"]) if r["k"].isdigit() else 0)
+        for k, rates in ds.block(m).pass_at_k.items():
+            if k != 1:
+                out.setdefault(k, {"k": str(k), "teacher": {}, "student": {}})[m] = rates.to_dict()
+    return [out[k] for k in sorted(out)]
 
 
-def _dataset_view(eval_dir: Path, summary: Mapping[str, Any], name: str, ds: Mapping[str, Any],
-                  gate: Mapping[str, Any] | None, charts: Charts) -> dict[str, Any]:
-    from harness.gate import dataset_metamorphic, primary_metric
-
-    metric = primary_metric(name, ds)
-    pass_rows = []
+def _pass_rows(ds: Comparison, metric: str) -> list[dict[str, Any]]:
+    """pass@1 of both models, the precision loss and the intervals, per metric (primary first)."""
+    rows = []
     for m in ("base", "plus"):
-        t = _num(_get(ds, "teacher", "pass@1", m))
-        s = _num(_get(ds, "student", "pass@1", m))
+        t, s = ds.teacher.pass_at_1.get(m), ds.student.pass_at_1.get(m)
         if t is None and s is None:
             continue
-        pass_rows.append({
-            "metric": m,
-            "primary": m == metric,
-            "teacher": t,
-            "student": s,
-            "teacher_ci": _interval(_get(ds, "teacher", "pass@1_ci", m)),
-            "student_ci": _interval(_get(ds, "student", "pass@1_ci", m)),
-            "loss": _num(_get(ds, "precision_loss", m)),
-            "loss_ci": _interval(_get(ds, "precision_loss_ci", m)),
+        rows.append({
+            "metric": m, "primary": m == metric, "teacher": t, "student": s,
+            "teacher_ci": ds.teacher.pass_at_1_ci.get(m), "student_ci": ds.student.pass_at_1_ci.get(m),
+            "loss": ds.precision_loss.get(m), "loss_ci": ds.precision_loss_ci.get(m),
         })
-    pass_rows.sort(key=lambda r: _PRIMARY_ORDER.index(r["metric"]) if r["primary"] else 9)
-    mc = ds.get("mcnemar")
+    rows.sort(key=lambda r: _PRIMARY_ORDER.index(r["metric"]) if r["primary"] else 9)
+    return rows
+
+
+def _dataset_view(eval_dir: Path, summary: EvalSummary, name: str, gate: GateResult | None,
+                  charts: Charts) -> dict[str, Any]:
+    ds = summary.datasets[name]
+    metric = ds.primary(name)
+    pass_rows = _pass_rows(ds, metric)
     mcnemar = None
-    if isinstance(mc, Mapping):
-        mcnemar = {"metric": mc.get("metric") or metric, "b": mc.get("b"), "c": mc.get("c"),
-                   "p_value": _num(mc.get("p_value")),
-                   "significant": (_num(mc.get("p_value")) or 1.0) < 0.05}
-    regressed = [str(t) for t in ds.get("regressed") or []]
-    gained = [str(t) for t in ds.get("gained") or []]
+    if ds.mcnemar is not None:
+        p = ds.mcnemar.p_value
+        mcnemar = {"metric": ds.mcnemar.metric or metric, "b": ds.mcnemar.b, "c": ds.mcnemar.c,
+                   "p_value": p, "significant": (p or 1.0) < 0.05}
+    regressed, gained = ds.regressed, ds.gained
     shown_r, shown_g = regressed[:MAX_TASKS_SHOWN], gained[:MAX_TASKS_SHOWN]
     wanted = set(shown_r) | set(shown_g)
     runs = {m: _ModelRuns(eval_dir / m / name, wanted) for m in MODELS}
-    threshold = None
-    if gate and isinstance(gate.get("config"), Mapping):
-        threshold = _num(gate["config"].get("max_fidelity_violation"))
-    checks = []
-    if gate:
-        checks = [c for c in gate.get("checks") or [] if isinstance(c, Mapping) and c.get("dataset") == name]
+    threshold = num(gate.config.max_fidelity_violation) if gate else None
+    checks = [c for c in gate.checks if c.dataset == name] if gate else []
     primary = next((r for r in pass_rows if r["primary"]), pass_rows[0] if pass_rows else None)
     return {
         "name": name,
         "anchor": _slug(name),
-        "n_tasks": ds.get("n_tasks"),
-        "dataset_version": ds.get("dataset_version"),
+        "n_tasks": ds.n_tasks,
+        "dataset_version": ds.dataset_version,
         "metric": metric,
         "pass_rows": pass_rows,
         "primary": primary,
@@ -737,18 +626,15 @@ def _dataset_view(eval_dir: Path, summary: Mapping[str, Any], name: str, ds: Map
         "regressed_rest": regressed[MAX_TASKS_SHOWN:],
         "gained_rest": gained[MAX_TASKS_SHOWN:],
         "code_available": all(r.available for r in runs.values()),
-        "taxonomy": _taxonomy_view(name, ds.get("taxonomy"), charts),
-        "metamorphic": _metamorphic_view(name, dataset_metamorphic(summary, name), threshold, charts),
-        "gate_failed": sum(1 for c in checks if not c.get("passed") and not c.get("skipped")),
+        "taxonomy": _taxonomy_view(name, ds.taxonomy.to_dict() if ds.taxonomy else None, charts),
+        "metamorphic": _metamorphic_view(name, summary.metamorphic(name), threshold, charts),
+        "gate_failed": sum(1 for c in checks if not c.passed and not c.skipped),
     }
 
 
-def _gate_view(gate: Any) -> dict[str, Any] | None:
-    if not isinstance(gate, Mapping):
+def _gate_view(result: GateResult | None) -> dict[str, Any] | None:
+    if result is None:
         return None
-    from harness.gate import GateResult
-
-    result = GateResult.from_dict(gate)
     checks = [c.to_dict() | {"label": c.label} for c in result.checks]
     config = {k: v for k, v in result.config.to_dict().items() if k != "source" and v is not None}
     return {
@@ -762,7 +648,7 @@ def _gate_view(gate: Any) -> dict[str, Any] | None:
         "checks": checks,
         "config": config,
         "source": result.config.source,
-        "evaluated": gate.get("evaluated"),
+        "evaluated": result.evaluated,
     }
 
 
@@ -783,16 +669,8 @@ def _kv(d: Any) -> list[tuple[str, str]]:
 
 def _run_summaries(eval_dir: Path, dataset: str) -> list[dict[str, Any]]:
     """The per-model ``summary.json`` files of a dataset (``harness execute``'s), where present."""
-    out = []
-    for m in MODELS:
-        path = eval_dir / m / dataset / "summary.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict):
-            out.append(data)
-    return out
+    found = (EvalDir(eval_dir).run(m, dataset).read_summary() for m in MODELS)
+    return [r.to_dict() for r in found if r is not None]
 
 
 def _limit(key: str, value: Any) -> str:
@@ -866,16 +744,13 @@ def build_view(eval_dir: str | os.PathLike[str], summary: Mapping[str, Any]) -> 
     """Everything the templates show, with every optional piece resolved to a value or None."""
     d = Path(eval_dir)
     charts = Charts()
-    gate = summary.get("gate") if isinstance(summary.get("gate"), Mapping) else None
-    raw = summary.get("datasets")
-    if not isinstance(raw, Mapping):
+    if not isinstance(summary.get("datasets"), Mapping):
         raise UsageError(f"{d / 'summary.json'}: no 'datasets' object (is this an eval directory?)")
-    datasets = [_dataset_view(d, summary, str(n), ds, gate, charts) for n, ds in raw.items()
-                if isinstance(ds, Mapping)]
-    mpl = summary.get("mean_precision_loss")
-    mean_loss = []
-    if isinstance(mpl, Mapping):
-        mean_loss = [(m, _num(mpl.get(m))) for m in ("base", "plus") if _num(mpl.get(m)) is not None]
+    record = EvalSummary.from_dict(summary)
+    gate = record.gate
+    datasets = [_dataset_view(d, record, n, gate, charts) for n in record.datasets]
+    mpl = record.mean_precision_loss
+    mean_loss = [(m, mpl.get(m)) for m in ("base", "plus") if mpl.get(m) is not None]
     from harness import __version__
 
     return {
@@ -925,8 +800,6 @@ def _environment() -> Any:
 
 
 def _gate_num(x: Any) -> str:
-    from harness.gate import fmt
-
     return fmt(_num(x)) if _num(x) is not None else "n/a"
 
 
@@ -951,15 +824,8 @@ def gate_markdown(gate_result: Any) -> str:
 
     ``gate_result`` is a :class:`harness.gate.GateResult` or its ``to_dict()`` form.
     """
-    from harness.gate import GateResult
-
-    if isinstance(gate_result, Mapping):
-        result = GateResult.from_dict(gate_result)
-        evaluated = gate_result.get("evaluated")
-    else:
-        result = gate_result
-        evaluated = None
-    view = _gate_view(result.to_dict() | ({"evaluated": evaluated} if evaluated else {}))
+    result = GateResult.from_dict(gate_result) if isinstance(gate_result, Mapping) else gate_result
+    view = _gate_view(result)
     body = _environment().get_template("gate.md.j2").render(gate=view).strip()
     return f"{GATE_START}\n{body}\n{GATE_END}\n"
 
@@ -982,33 +848,69 @@ def update_gate_section(text: str, gate_md: str) -> str:
     return gate_md + "\n" + text
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def junit_xml(result: GateResult) -> bytes:
+    """``junit.xml``: one test suite per dataset, one test case per gate check."""
+    import xml.etree.ElementTree as ET
+
+    by_ds: dict[str, list[GateCheck]] = {}
+    for c in result.checks:
+        by_ds.setdefault(c.dataset, []).append(c)
+    root = ET.Element("testsuites", {
+        "name": "harness gate",
+        "tests": str(len(result.checks)),
+        "failures": str(len(result.failed)),
+        "skipped": str(len(result.skipped)),
+        "errors": "0",
+        "time": "0",
+    })
+    for ds, checks in by_ds.items():
+        suite = ET.SubElement(root, "testsuite", {
+            "name": f"gate.{ds}",
+            "tests": str(len(checks)),
+            "failures": str(sum(not c.passed and not c.skipped for c in checks)),
+            "skipped": str(sum(c.skipped for c in checks)),
+            "errors": "0",
+            "time": "0",
+            **({"timestamp": result.evaluated} if result.evaluated else {}),
+        })
+        if result.config.source:
+            props = ET.SubElement(suite, "properties")
+            ET.SubElement(props, "property", {"name": "gate_file", "value": str(result.config.source)})
+        for c in checks:
+            case = ET.SubElement(suite, "testcase", {
+                "classname": f"gate.{ds}",
+                "name": c.name + (f"[{c.category}]" if c.category else ""),
+                "time": "0",
+            })
+            if c.skipped:
+                ET.SubElement(case, "skipped", {"message": c.message})
+            elif not c.passed:
+                fail = ET.SubElement(case, "failure", {"message": c.message, "type": "GateCheckFailed"})
+                fail.text = (f"{c.label}\nvalue: {fmt(c.value)}\nthreshold: {fmt(c.threshold)}\n"
+                             f"{c.message}\n")
+            else:
+                ET.SubElement(case, "system-out").text = c.message
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
 def write_report(eval_dir: str | os.PathLike[str]) -> Path:
-    """Render ``report.html`` and ``summary.md`` of an eval directory (and ``junit.xml`` when it
-    has a gate verdict); returns the path of report.html."""
-    from harness.gate import GateResult, read_summary, write_junit
-
-    d = Path(eval_dir)
-    summary = read_summary(d)
-    view = build_view(d, summary)
-    out = d / "report.html"
-    _atomic_write(out, render_html(view))
-
-    gate = summary.get("gate") if isinstance(summary.get("gate"), Mapping) else None
-    gate_md = gate_markdown(gate) if gate else ""
-    md_path = d / "summary.md"
-    existing = md_path.read_text(encoding="utf-8") if md_path.is_file() else None
+    """Write the files derived from an eval directory's summary.json, the one place they are
+    written: ``junit.xml`` (when gated), ``summary.md`` and ``report.html``; returns the path
+    of report.html."""
+    d = EvalDir(eval_dir)
+    summary = d.read_raw()
+    record = EvalSummary.from_dict(summary)
+    if record.gate is not None:  # first: the verdict's file stands even if the page cannot be drawn
+        write_text_atomic(d.junit, junit_xml(record.gate).decode("utf-8"))
+    view = build_view(d.path, summary)
+    gate_md = gate_markdown(record.gate) if record.gate else ""
+    existing = d.summary_md.read_text(encoding="utf-8") if d.summary_md.is_file() else None
     if existing is None or existing.startswith(OWN_SUMMARY_MD):
-        _atomic_write(md_path, render_summary_md(view, gate_md))
+        write_text_atomic(d.summary_md, render_summary_md(view, gate_md))
     else:  # the eval command's own summary.md: only keep its gate section current
         updated = update_gate_section(existing, gate_md)
         if updated != existing:
-            _atomic_write(md_path, updated)
-    if gate:
-        write_junit(GateResult.from_dict(gate), d / "junit.xml", timestamp=gate.get("evaluated"))
-    return out
+            write_text_atomic(d.summary_md, updated)
+    write_text_atomic(d.report, render_html(view))
+    return d.report

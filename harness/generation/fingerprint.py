@@ -32,11 +32,9 @@ def _file_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _HASH_MEMO:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                h.update(chunk)
-        _HASH_MEMO[key] = h.hexdigest()
+        from harness.store import sha256_file
+
+        _HASH_MEMO[key] = sha256_file(path)
     return _HASH_MEMO[key]
 
 

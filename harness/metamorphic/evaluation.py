@@ -16,7 +16,6 @@ are the nominal ones (ReCode's protocol: nominal = partial code, perturbed = its
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +38,7 @@ from harness.metamorphic.metrics import (
 from harness.metamorphic.teacher_forced import TokenStats, pooled
 from harness.metamorphic.validity import valid_transforms, validate
 from harness.registry import make_backend
+from harness.store import RunDir
 from sandbox import Backend, Job, Output, Raised
 from sandbox.protocol import UNJUDGED_TEST_LIMIT
 
@@ -115,28 +115,20 @@ class _Case:
         return (self.task_id, self.relation)
 
 
-def _passed(row: dict[str, Any], plus: bool) -> bool:
-    return bool(row["plus_passed"] if plus else row["base_passed"])
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _derived(ds: Dataset, items: Iterable[_Prompt | Transformed]) -> Dataset:
     """The dataset as the given prompts present it: same tests, same reference outputs."""
     tasks = {t.task_id: replace(ds.tasks[t.task_id], prompt=t.prompt, entry_point=t.entry_point) for t in items}
     return Dataset(ds.name, tasks, ds.version, ds.content_hash)
 
 
-def _collect(ds: Dataset, results: list[dict[str, Any]], samples: list[dict[str, Any]], plus: bool) -> dict[str, _Run]:
-    """Each task's first sample (results rows are in samples order)."""
+def _collect(ds: Dataset, run: RunDir, plus: bool) -> dict[str, _Run]:
+    """Each task's first sample, with its verdict."""
     out: dict[str, _Run] = {}
-    for row, line in zip(results, samples, strict=True):
-        tid = row["task_id"]
-        if row["sample_index"] == 0 and tid in ds.tasks:
+    for row, line in run.matched():
+        tid = row.task_id
+        if row.sample_index == 0 and tid in ds.tasks and line is not None:
             task = ds.tasks[tid]
-            out[tid] = _Run(task.prompt, _passed(row, plus), task.program_for(line), line)
+            out[tid] = _Run(task.prompt, row.verdict("plus" if plus else "base"), task.program_for(line), line)
     return out
 
 
@@ -151,10 +143,10 @@ def _run_prompts(config: Any, ds: Dataset, role: str, directory: Path, prompts: 
     gen = replace(config.generation_config(role), n_samples=1)
     generate_samples(ds, gen, samples, prompts=prompts, quiet=True)
     derived = _derived(ds, prompts.values())
-    rows = execute_samples(ExecuteConfig(ds.name, samples, directory, backend=config.backend,
-                                         data_dir=config.data_dir, limits=config.limits, progress=False),
-                           backend=backend, dataset=derived).rows
-    return _collect(derived, rows, _rows(samples), ds.has_plus)
+    execute_samples(ExecuteConfig(ds.name, samples, directory, backend=config.backend,
+                                  data_dir=config.data_dir, limits=config.limits, progress=False),
+                    backend=backend, dataset=derived)
+    return _collect(derived, RunDir(directory), ds.has_plus)
 
 
 def _partial_slots(transforms: list[Transformed]) -> tuple[list[dict[str, _Prompt]], dict[Pair, int]]:
@@ -192,7 +184,7 @@ def _cases(config: Any, ds: Dataset, transforms: list[Transformed], backend: Bac
     runs: dict[str, dict[str, dict[str, _Run]]] = {}
     for role in ROLES:
         here = out_dir / role / ds.name
-        base[role] = _collect(ds, _rows(here / "results.jsonl"), _rows(here / "samples.jsonl"), ds.has_plus)
+        base[role] = _collect(ds, RunDir(here), ds.has_plus)
         root = here / "metamorphic"
         partial[role] = [_run_prompts(config, ds, role, _slot_dir(root, i), s, backend) for i, s in enumerate(slots)]
         runs[role] = {rel: _run_prompts(config, ds, role, root / rel, prompts, backend)

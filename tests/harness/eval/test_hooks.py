@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -54,8 +53,11 @@ def test_malformed_gate_fails_before_running(files: dict[str, Path], tmp_path: P
     assert not (out / "summary.json").exists()
 
 
-def test_no_report_module_is_skipped(files: dict[str, Path], tmp_path: Path, data_dir: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "harness.report", None)  # import fails: the report is skipped
-    assert main(_argv(files, tmp_path / "out", data_dir)) == 0
-    assert (tmp_path / "out" / "summary.json").exists()
+def test_eval_without_gate_writes_the_report_and_no_junit(files: dict[str, Path], tmp_path: Path,
+                                                         data_dir: Path) -> None:
+    """The report is part of every eval (no fallback for a missing report module); junit.xml
+    belongs to a gated eval only."""
+    out = tmp_path / "out"
+    assert main(_argv(files, out, data_dir)) == 0
+    assert (out / "report.html").is_file() and (out / "summary.md").is_file()
+    assert not (out / "junit.xml").exists()
