@@ -38,6 +38,8 @@ def docker(session: nox.Session) -> None:
 @nox.session(python=PY, venv_backend="none")
 def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "harness", "sandbox", "tests", "bench", "noxfile.py")
+    # Layers one way: no import cycle in harness/sandbox, sandbox never imports harness.
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_layers.py")
 
 
 @nox.session(python=PY, venv_backend="none")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.records import interval, num
+from harness.records import GateResult, interval, num
 
 
 def pct(x: Any, digits: int = 1) -> str:
@@ -51,3 +51,20 @@ def fmt(x: float | None, digits: int = 4) -> str:
         return str(int(x))
     text = f"{x:.{digits}f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def format_gate_text(result: GateResult, verbose: bool = False) -> str:
+    """What ``harness gate`` prints: the verdict, then every failed and skipped check."""
+    n, nf, ns = len(result.checks), len(result.failed), len(result.skipped)
+    verdict = "PASSED" if result.passed else "FAILED"
+    lines = [f"gate {verdict}: {n - nf - ns} of {n} checks passed, {nf} failed, {ns} skipped"]
+    if n == 0:
+        lines[0] = "gate PASSED: the gate file configures no checks"
+    for c in result.checks:
+        if c.skipped:
+            lines.append(f"  SKIP {c.label}: {c.message}")
+        elif not c.passed:
+            lines.append(f"  FAIL {c.label}: {c.message}")
+        elif verbose:
+            lines.append(f"  ok   {c.label}: {c.message}")
+    return "\n".join(lines) + "\n"

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness.errors import UsageError
-from harness.format import fmt
+from harness.format import fmt, format_gate_text
 from harness.records import (
     Comparison,
     EvalSummary,
@@ -307,23 +307,6 @@ def evaluate_gate(summary: Mapping[str, Any] | EvalSummary, gate: GateConfig) ->
 
 
 # ----------------------------------------------------------------------------- output
-
-
-def format_gate_text(result: GateResult, verbose: bool = False) -> str:
-    """What ``harness gate`` prints: the verdict, then every failed and skipped check."""
-    n, nf, ns = len(result.checks), len(result.failed), len(result.skipped)
-    verdict = "PASSED" if result.passed else "FAILED"
-    lines = [f"gate {verdict}: {n - nf - ns} of {n} checks passed, {nf} failed, {ns} skipped"]
-    if n == 0:
-        lines[0] = "gate PASSED: the gate file configures no checks"
-    for c in result.checks:
-        if c.skipped:
-            lines.append(f"  SKIP {c.label}: {c.message}")
-        elif not c.passed:
-            lines.append(f"  FAIL {c.label}: {c.message}")
-        elif verbose:
-            lines.append(f"  ok   {c.label}: {c.message}")
-    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- eval dirs

@@ -7,7 +7,7 @@ autoescaped: model output is shown verbatim and can never inject markup).
 
 Everything is rendered from the eval directory alone::
 
-    DIR/summary.json                        eval summary (see DESIGN.md and harness.evaluate)
+    DIR/summary.json                        eval summary (see DESIGN.md and harness.pipeline)
     DIR/{student,teacher}/<dataset>/samples.jsonl   the code shown for regressed/gained tasks
     DIR/{student,teacher}/<dataset>/results.jsonl   verdicts and failure categories
 
@@ -22,13 +22,13 @@ import difflib
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
-from harness.format import fmt, number, p_value, pct, pct_interval, signed
+from harness.format import fmt, format_gate_text, number, p_value, pct, pct_interval, signed
 from harness.records import (
     Comparison,
     EvalSummary,
@@ -846,6 +846,97 @@ def update_gate_section(text: str, gate_md: str) -> str:
             return "".join(lines[: i + 1]) + "\n" + gate_md + "\n" + "".join(lines[i + 1:])
         break
     return gate_md + "\n" + text
+
+
+# ----------------------------------------------------------------------------- eval summary (terminal, summary.md)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _ci(ci: Sequence[float] | None) -> str:
+    return "" if not ci else f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def _p(p: float | None) -> str:
+    return "n/a" if p is None else (f"{p:.3g}" if p >= 1e-3 else f"{p:.1e}")
+
+
+def summary_rows(summary: Mapping[str, Any]) -> list[list[str]]:
+    """Table rows (one per dataset and metric): the same numbers in summary.md and on screen."""
+    rows = []
+    for name, d in summary["datasets"].items():
+        metrics = ("base", "plus") if d["student"]["pass@1"].get("plus") is not None else ("base",)
+        for m in metrics:
+            primary = m == d["mcnemar"]["metric"]
+            rows.append([
+                name + ("" if m == "base" and len(metrics) == 1 else f" ({m})"),
+                str(d["n_tasks"]),
+                _pct(d["teacher"]["pass@1"][m]) + _ci(d["teacher"]["pass@1_ci"][m]),
+                _pct(d["student"]["pass@1"][m]) + _ci(d["student"]["pass@1_ci"][m]),
+                _pct(d["precision_loss"][m]) + _ci(d["precision_loss_ci"][m]),
+                _p(d["mcnemar"]["p_value"]) if primary else "",
+                str(len(d["regressed"])) if primary else "",
+                str(len(d["gained"])) if primary else "",
+            ])
+    return rows
+
+
+TABLE_HEADER = ["dataset", "tasks", "teacher pass@1", "student pass@1", "precision loss",
+                "McNemar p", "regressed", "gained"]
+
+
+def render_markdown(summary: Mapping[str, Any]) -> str:
+    """summary.md: a short Markdown summary for a CI step summary."""
+    models = summary["models"]
+    conf = summary["settings"].get("bootstrap", {}).get("confidence", 0.95)
+    lines = [
+        "# Distillation eval: student vs teacher",
+        "",
+        f"- student: `{models['student']['id']}`",
+        f"- teacher: `{models['teacher']['id']}`",
+        "",
+        "| " + " | ".join(TABLE_HEADER) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(TABLE_HEADER) - 1)) + "|",
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in summary_rows(summary)]
+    mean = summary["mean_precision_loss"]
+    lines += [
+        "",
+        f"Mean precision loss over datasets: base {_pct(mean['base'])}, plus {_pct(mean['plus'])}.",
+        f"Intervals: {100 * conf:.0f}% paired bootstrap over tasks. McNemar: exact test on tasks "
+        "solved by one model only (majority of samples); regressed = teacher solves, student does not.",
+    ]
+    # The gate section (between markers) is added by harness.report / harness.gate.
+    return "\n".join(lines) + "\n"
+
+
+def render_console(summary: Mapping[str, Any], out: Path) -> str:
+    """The one-screen summary ``harness eval`` prints at the end."""
+    table = [TABLE_HEADER, *summary_rows(summary)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(TABLE_HEADER))]
+    lines = [
+        f"student {summary['models']['student']['id']}  vs  teacher {summary['models']['teacher']['id']}",
+        "",
+    ]
+    for i, row in enumerate(table):
+        lines.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    mean = summary["mean_precision_loss"]
+    lines += ["", f"mean precision loss: base {_pct(mean['base'])}, plus {_pct(mean['plus'])}"]
+    for name, d in summary["datasets"].items():
+        if d["regressed"]:
+            shown = ", ".join(d["regressed"][:8]) + (" ..." if len(d["regressed"]) > 8 else "")
+            lines.append(f"regressed on {name}: {shown}")
+    written = [out / "report.html", out / "summary.md", out / "summary.json"]
+    gate = summary.get("gate")
+    if isinstance(gate, Mapping) and "passed" in gate:  # the verdict once, after the results
+        lines += ["", format_gate_text(GateResult.from_dict(gate)).rstrip("\n")]
+        written.append(out / "junit.xml")
+    lines.append(f"wrote {', '.join(map(str, written[:-1]))} and {written[-1]}")
+    return "\n".join(lines)
 
 
 def junit_xml(result: GateResult) -> bytes:

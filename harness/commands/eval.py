@@ -1,4 +1,4 @@
-"""``harness eval``: a student against its teacher (see harness.evaluate); a thin CLI layer."""
+"""``harness eval``: a student against its teacher (see harness.pipeline); a thin CLI layer."""
 
 from __future__ import annotations
 
@@ -80,7 +80,8 @@ def _relation_names(spec: str | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.commands.execute import backend_options, limits_from_args
-    from harness.evaluate import DEFAULT_DATASETS, EvalConfig, evaluate, render_console
+    from harness.pipeline import DEFAULT_DATASETS, EvalConfig, evaluate
+    from harness.report import render_console
 
     engine = engine_kwargs(args)
     config = EvalConfig(

@@ -143,8 +143,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
                        teacher=teacher)
     config.timings["distill_s"] = time.perf_counter() - t
 
-    from harness.evaluate import EvalConfig, evaluate
     from harness.gate import apply_gate
+    from harness.pipeline import EvalConfig, evaluate
     from harness.report import write_report
 
     gate_path = config.out / "gate.toml"

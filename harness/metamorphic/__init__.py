@@ -25,7 +25,6 @@ from harness.metamorphic.base import (
     register,
     split_task,
 )
-from harness.metamorphic.evaluation import eval_hook
 from harness.metamorphic.runner import (
     ProgramSpec,
     RunOutputs,
@@ -43,7 +42,6 @@ from harness.metamorphic.validity import (
 
 __all__ = [
     "REGISTRY",
-    "eval_hook",
     "NotApplicable",
     "ProgramSpec",
     "Relation",

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.datasets import Dataset, load_dataset
-from harness.errors import UsageError
 from harness.metamorphic.base import Transformed
 from harness.metamorphic.metrics import (
     FIDELITY_DEFINITION,
@@ -37,7 +36,6 @@ from harness.metamorphic.metrics import (
 )
 from harness.metamorphic.teacher_forced import TokenStats, pooled
 from harness.metamorphic.validity import valid_transforms, validate
-from harness.registry import make_backend
 from harness.store import RunDir
 from sandbox import Backend, Job, Output, Raised
 from sandbox.protocol import UNJUDGED_TEST_LIMIT
@@ -336,16 +334,3 @@ def evaluate_dataset(config: Any, result: Any, name: str, backend: Backend) -> d
         section["overall"]["teacher_forced_reason"] = forced_reason
         section["teacher_forced_reason"] = forced_reason
     return section
-
-
-def eval_hook(config: Any, result: Any) -> None:
-    """Adds ``summary["datasets"][name]["metamorphic"]`` for every dataset of the eval."""
-    if config.model("student") is None or config.model("teacher") is None:
-        raise UsageError("--metamorphic needs both models (it generates on transformed prompts), not samples files")
-    backend = make_backend(config.backend, jobs=config.jobs, limits=config.limits)
-    try:
-        for name in result.task_ids:
-            section = evaluate_dataset(config, result, name, backend)
-            result.summary["datasets"][name]["metamorphic"] = section
-    finally:
-        backend.close()
