@@ -99,6 +99,8 @@ class ResultRow:
     exception_chain: list[str] | None = None
     failed_input_index: int | None = None
     failed_in: str | None = None
+    #: A time-out confirmed against its limit (input, CPU seconds over); absent otherwise.
+    over_limit: dict[str, Any] | None = None
     category: str | None = None
     complete: bool | None = None
     #: Written by the sandbox run; absent in hand-made rows.
@@ -107,7 +109,7 @@ class ResultRow:
     #: ``output`` (captured stdout) and the sample's own extra keys, in order.
     extra: dict[str, Any] = field(default_factory=dict)
 
-    _OPTIONAL = ("duration_s", "attempts")
+    _OPTIONAL = ("over_limit", "duration_s", "attempts")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -139,6 +141,7 @@ class ResultRow:
             exception_chain=[str(c) for c in chain] if isinstance(chain, list) else None,
             failed_input_index=_int(data.get("failed_input_index")),
             failed_in=_str(data.get("failed_in")),
+            over_limit=dict(data["over_limit"]) if isinstance(data.get("over_limit"), Mapping) else None,
             category=_str(data.get("category")),
             complete=_bool(data.get("complete")),
             duration_s=num(data.get("duration_s")),

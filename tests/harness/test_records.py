@@ -48,7 +48,9 @@ rows = st.builds(
     base_passed=st.none() | st.booleans(), plus_passed=st.none() | st.booleans(),
     error_type=st.none() | text, error_message=st.none() | text, error_in=st.none() | text,
     exception_chain=st.none() | st.lists(text, max_size=3), failed_input_index=st.none() | st.integers(0, 9),
-    failed_in=st.none() | st.sampled_from(["base", "plus"]), category=st.none() | text,
+    failed_in=st.none() | st.sampled_from(["base", "plus"]),
+    over_limit=st.none() | st.fixed_dictionaries({"input": st.integers(0, 9), "timed_out": st.booleans()}),
+    category=st.none() | text,
     complete=st.none() | st.booleans(), duration_s=st.none() | fraction, attempts=st.none() | st.integers(1, 3),
     extra=st.dictionaries(st.sampled_from(["output", "finish_reason", "n_tokens"]), text, max_size=2),
 )
