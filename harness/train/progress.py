@@ -19,6 +19,7 @@ class ProgressLines(TrainerCallback):
         self.interval = interval
         self.lines: LineProgress | None = None
         self.loss: float | None = None
+        self._pending = False
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
@@ -29,8 +30,23 @@ class ProgressLines(TrainerCallback):
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
         if logs and isinstance(logs.get("loss"), (int, float)):
             self.loss = float(logs["loss"])
+        if self._pending:  # the step's own loss is in: report the step now
+            self._advance(state)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # The trainer logs after on_step_end: on a logging step wait for its loss.
+        steps = max(1, int(getattr(args, "logging_steps", 1) or 1))
+        if int(state.global_step) % steps == 0:
+            self._pending = True
+        else:
+            self._advance(state)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._pending:
+            self._advance(state)
+
+    def _advance(self, state: Any) -> None:
+        self._pending = False
         if self.lines is not None:
             self.lines.advance(int(state.global_step) - self.lines.done,
                                extra=f"loss {self.loss:.4g}" if self.loss is not None else "")

@@ -27,6 +27,7 @@ def test_progress_lines_when_stderr_is_a_pipe(tiny: Tiny, tmp_path: Path) -> Non
     lines = [x for x in proc.stderr.splitlines() if x.startswith("train sft step ")]
     steps = [int(m.group(1)) for x in lines if (m := re.match(r"train sft step (\d+)/10 ", x))]
     assert steps == sorted(steps) and steps[-1] == 10 and len(steps) >= 5, proc.stderr
+    assert all(re.search(r", loss \d", x) for x in lines), proc.stderr  # each step with its own loss
     assert re.search(r"train sft step 5/10 \(50%\), .* elapsed, ETA .*, loss \d", proc.stderr), proc.stderr
     quiet = _train(tiny, tmp_path / "b", "--no-progress")
     assert quiet.returncode == 0 and "train sft step" not in quiet.stderr
