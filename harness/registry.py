@@ -82,7 +82,8 @@ class Registry(Generic[T]):
 
     def values(self) -> list[T]:
         """Every entry, resolved, in registration order."""
-        return [self.get(name) for name in self.names()]
+        self._load()
+        return [self.get(n) if isinstance(t, str) else t for n, t in self._entries.items()]
 
     def items(self) -> list[tuple[str, T]]:
         return [(name, self.get(name)) for name in self.names()]
