@@ -665,10 +665,9 @@ def evaluate(config: EvalConfig) -> EvalResult:
 
     plan = _plan(config)
     out = EvalDir(config.out)
-    try:
-        out.path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output directory {out.path}: {exc.strerror}") from None
+    from harness.execute import prepare_out
+
+    prepare_out(out.path)  # read-only or foreign: one line, exit 2, before any work
     for ds in plan.datasets:
         n_sel = min(len(ds), config.limit) if config.limit else len(ds)
         if len(plan.task_ids[ds.name]) < n_sel:

@@ -173,3 +173,14 @@ def test_ctrl_c_stops_at_once_keeping_what_is_done(data_dir, tmp_path):
     assert "Traceback" not in stderr
     assert f"interrupted: 2 of 4 results kept in {out}; rerun to resume" in stderr
     assert len(read_partial(partial)) == 2
+
+
+def test_eval_into_a_read_only_out_is_one_line_exit_2(data_dir, tmp_path):
+    samples = write_jsonl(tmp_path / "s.jsonl", _canonical_samples(data_dir, 2))
+    with _tmpfs(tmp_path / "ro", "ro,size=64k") as ro:
+        proc = _cli("eval", "--student-samples", str(samples), "--teacher-samples", str(samples), "--dataset",
+                    "humaneval+", "--limit", "2", "--data-dir", str(data_dir), "--out", str(ro), "--no-progress",
+                    "--quiet")
+    assert proc.returncode == 2, proc.stderr
+    line = _one_line(proc.stderr)
+    assert line == f"harness eval: error: cannot write to output directory {ro}: Read-only file system"
