@@ -5,6 +5,15 @@ and times, evalplus its ground truth): prints both wall times, the ratio, and th
 canonical solutions each judged as failing (false failures).
 
     python bench/bench_execute.py [--datasets humaneval+ mbpp+] [--jobs N] [--data-dir DIR]
+
+Real-workload mode (``--samples FILE``): model generations in evalplus's format, with warm caches
+for both tools (each first runs the first sample of every task once, untimed: the harness fills its
+reference cache, evalplus its ground truth), then both on the whole file with the same workers:
+both wall times, the ratio, verdict agreement (base, and base + extra tests) and pass@k from
+each tool's verdicts.
+
+    python bench/bench_execute.py --samples ../shared/data/real/llama-3-8b--evalplus-pr247_mbppplus.jsonl
+    python bench/bench_execute.py --samples FILE --per-task 10   # the first 10 samples of each task
 """
 
 from __future__ import annotations
@@ -36,12 +45,19 @@ def main() -> int:
                         help="also time the bare computation (every canonical solution on every input, in this "
                              "process, nothing else): a cold run must compute it twice (reference + candidates), "
                              "so 2 x that / jobs bounds any harness's cold wall time from below")
+    parser.add_argument("--samples", type=Path, help="a samples file: real-workload mode (see above)")
+    parser.add_argument("--dataset", choices=list(SOURCES),
+                        help="dataset of --samples (default: mbpp+ when the file name says mbpp, else humaneval+)")
+    parser.add_argument("--per-task", type=int, default=None, help="with --samples: the first N samples of each task")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from harness.datasets import load_dataset
 
     data_dir = Path(args.data_dir)
     print(f"jobs={args.jobs} cores={os.cpu_count()}")
+    if args.samples is not None:
+        name = args.dataset or ("mbpp+" if "mbpp" in args.samples.name.lower() else "humaneval+")
+        return _real_workload(args.samples, name, data_dir, args.jobs, args.per_task)
     for name in args.datasets:
         ds = load_dataset(name, data_dir)
         tmp = Path(tempfile.mkdtemp(prefix="bench-exec-"))
@@ -84,6 +100,95 @@ def main() -> int:
         print(line, flush=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _harness(samples: Path, name: str, data_dir: Path, jobs: int, out: Path, cache: Path) -> tuple[float, list[Any]]:
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(cache), "CI": "1", "PYTHONPATH": str(REPO)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "harness", "execute", "--dataset", name, "--samples", str(samples),
+                    "--out", str(out), "--data-dir", str(data_dir), "--jobs", str(jobs), "--no-progress"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    return wall, _read(out / "results.jsonl")
+
+
+def _evalplus(samples: Path, name: str, dataset_file: Path, jobs: int, xdg: Path) -> tuple[float, dict[str, Any]]:
+    _, env_key, ep_name = SOURCES[name]
+    env = {**os.environ, env_key: str(dataset_file), "XDG_CACHE_HOME": str(xdg)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "evalplus.evaluate", "--dataset", ep_name, "--samples", str(samples),
+                    "--parallel", str(jobs), "--i-just-wanna-run"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    return wall, json.loads(samples.with_name(samples.stem + "_eval_results.json").read_text())["eval"]
+
+
+def _real_workload(path: Path, name: str, data_dir: Path, jobs: int, per_task: int | None) -> int:
+    """Both tools on the same samples, warm caches, same workers (see the module docstring)."""
+    from harness.metrics import mean_pass_at_k
+
+    samples = _read(path)
+    if per_task is not None:
+        seen: dict[str, int] = {}
+        kept = []
+        for s in samples:
+            seen[s["task_id"]] = seen.get(s["task_id"], 0) + 1
+            if seen[s["task_id"]] <= per_task:
+                kept.append(s)
+        samples = kept
+    tasks = list(dict.fromkeys(s["task_id"] for s in samples))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-real-"))
+    # evalplus wants every task of its dataset to have samples: its dataset restricted to these.
+    fname = SOURCES[name][0]
+    with gzip.open(data_dir / fname, "rt") as src:
+        problems = [json.loads(line) for line in src if line.strip()]
+    dataset_file = tmp / fname.removesuffix(".gz")
+    _write(dataset_file, [p for p in problems if p["task_id"] in set(tasks)])
+    first = [next(s for s in samples if s["task_id"] == t) for t in tasks]
+    cache, xdg = tmp / "harness-cache", tmp / "xdg"
+    _harness(_write(tmp / "warm.jsonl", first), name, data_dir, jobs, tmp / "warm-ours", cache)
+    _evalplus(_write(tmp / "warm-ep.jsonl", first), name, dataset_file, jobs, xdg)
+
+    ours_wall, rows = _harness(_write(tmp / "ours.jsonl", samples), name, data_dir, jobs, tmp / "ours", cache)
+    theirs_wall, ep = _evalplus(_write(tmp / "theirs.jsonl", samples), name, dataset_file, jobs, xdg)
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_task.setdefault(row["task_id"], []).append(row)
+    base_diff, plus_diff = [], []
+    for tid, theirs in ep.items():
+        for ours, r in zip(by_task[tid], theirs, strict=True):
+            if bool(ours["base_passed"]) != (r["base_status"] == "pass"):
+                base_diff.append((tid, ours["sample_index"], ours["error_type"], r["base_status"]))
+            if bool(ours["plus_passed"]) != (r["base_status"] == r["plus_status"] == "pass"):
+                plus_diff.append((tid, ours["sample_index"], ours["error_type"], r["plus_status"]))
+    n = len(rows)
+    print(f"{path.name} ({name}, {n} samples, {len(tasks)} tasks): harness {ours_wall:.1f} s, evalplus "
+          f"{theirs_wall:.1f} s, speed-up x{theirs_wall / ours_wall:.2f}; verdicts equal: base {n - len(base_diff)}/{n}, "
+          f"plus {n - len(plus_diff)}/{n}")
+    for label, diff in (("base", base_diff), ("plus", plus_diff)):
+        for d in diff[:20]:
+            print(f"  {label} differs: {d}")
+    counts = {"harness": ([(len(v), sum(bool(r["base_passed"]) for r in v)) for v in by_task.values()],
+                          [(len(v), sum(bool(r["plus_passed"]) for r in v)) for v in by_task.values()]),
+              "evalplus": ([(len(v), sum(r["base_status"] == "pass" for r in v)) for v in ep.values()],
+                           [(len(v), sum(r["base_status"] == r["plus_status"] == "pass" for r in v)) for v in ep.values()])}
+    smallest = min(len(v) for v in by_task.values())
+    for k in (1, 10, 100):
+        if k <= smallest:
+            cells = [f"{tool} base {mean_pass_at_k(b, k):.6f} plus {mean_pass_at_k(p, k):.6f}"
+                     for tool, (b, p) in counts.items()]
+            print(f"  pass@{k}: " + "; ".join(cells))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if not base_diff and not plus_diff else 1
 
 
 def _bare_compute(ds: Any) -> float:
