@@ -8,6 +8,7 @@ imports inside ``run``), so ``harness --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -61,6 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        target = exc.filename2 or exc.filename  # a copy names its source first
+        where = f" writing {target}" if target else ""
+        print(f"harness {args.command}: error: {(exc.strerror or str(exc)).lower()}{where}; "
+              "free some space and rerun to resume", file=sys.stderr)
+        return 3
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

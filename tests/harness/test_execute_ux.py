@@ -184,3 +184,21 @@ def test_eval_into_a_read_only_out_is_one_line_exit_2(data_dir, tmp_path):
     assert proc.returncode == 2, proc.stderr
     line = _one_line(proc.stderr)
     assert line == f"harness eval: error: cannot write to output directory {ro}: Read-only file system"
+
+
+def test_eval_on_a_full_disk_is_one_line_exit_3_and_a_rerun_completes(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))  # the cache is on a disk with room
+    samples = write_jsonl(tmp_path / "s.jsonl", _canonical_samples(data_dir, 5, prefix="print('x' * 3000)\n"))
+    with _tmpfs(tmp_path / "small", "size=16k") as disk:
+        args = ("eval", "--student-samples", str(samples), "--teacher-samples", str(samples), "--dataset",
+                "humaneval+", "--limit", "5", "--data-dir", str(data_dir), "--out", str(disk / "e"),
+                "--no-progress", "--quiet")
+        proc = _cli(*args)
+        assert proc.returncode == 3, proc.stderr
+        line = _one_line(proc.stderr)
+        assert line.startswith(f"harness eval: error: no space left on device writing {disk / 'e'}/")
+        assert line.endswith("; free some space and rerun to resume")
+        subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
+        again = _cli(*args)
+        assert again.returncode == 0, again.stderr
+        assert (disk / "e" / "report.html").is_file()
