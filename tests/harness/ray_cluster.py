@@ -171,10 +171,41 @@ class LoopbackCluster:
         self.stop()
 
 
+def strays(timeout: float = 20.0) -> list[str]:
+    """Processes other than this one still alive (as the init of a PID namespace: every process
+    of the namespace), after reaping those that ended; waits up to ``timeout`` for them to go."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        alive = []
+        for pid in _children_all():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                alive.append(f"{pid} {cmd.strip()}")
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def _children_all() -> list[int]:
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) != os.getpid()]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--cpus", type=int, default=1)
+    parser.add_argument("--check-strays", action="store_true",
+                        help="as a PID namespace's first process: after the cluster stopped, exit 97 naming "
+                             "every process still alive in the namespace")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -183,7 +214,12 @@ def main() -> int:
         proc = cluster.run(argv)
         sys.stdout.write(proc.stdout)
         sys.stderr.write(proc.stderr)
-        return proc.returncode
+    if args.check_strays:
+        left = strays()
+        if left:
+            print(f"stray processes: {left}", file=sys.stderr)
+            return 97
+    return proc.returncode
 
 
 if __name__ == "__main__":
