@@ -25,7 +25,7 @@ from harness.progress import Mode, progress, progress_mode
 from harness.records import ResultRow, RunSummary
 from harness.registry import make_backend
 from harness.samples import Sample, read_samples
-from harness.store import sha256_file
+from harness.store import read_jsonl, sha256_file, write_jsonl_atomic
 from sandbox import (
     AssertsPassed,
     Backend,
@@ -330,18 +330,13 @@ def _state(config: ExecuteConfig, dataset: Dataset, samples_hash: str) -> dict[s
 
 
 def _load_partial(path: Path, n: int) -> dict[int, dict[str, Any]]:
+    """Rows of the partial file by sample position; a line cut by a kill or a full disk is
+    skipped (its sample runs again)."""
     done: dict[int, dict[str, Any]] = {}
-    if not path.exists():
-        return done
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a kill or a full disk: its sample runs again
-            pos = row.pop("_pos", None)
-            if isinstance(pos, int) and 0 <= pos < n:
-                done[pos] = row
+    for row in read_jsonl(path):
+        pos = row.pop("_pos", None)
+        if isinstance(pos, int) and 0 <= pos < n:
+            done[pos] = row
     return done
 
 
@@ -374,7 +369,7 @@ def _resume(out: Path, state: dict[str, Any], n_samples: int) -> dict[int, dict[
             previous = None
     if previous == state:
         if results_path.exists() and not partial_path.exists():
-            rows = [json.loads(line) for line in results_path.read_text().splitlines() if line.strip()]
+            rows = read_jsonl(results_path)
             if len(rows) == n_samples:
                 done = dict(enumerate(rows))
         else:
@@ -412,11 +407,7 @@ def execute_samples(config: ExecuteConfig, backend: Backend | None = None,
             _say(f"resuming: {len(done)} of {len(samples)} samples already done")
         described = _run_todo(config, dataset, todo, done, partial_path, mode, backend) if todo else None
         rows = [done[s.position] for s in samples]
-        tmp = results_path.with_suffix(".jsonl.tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row) + "\n")
-        os.replace(tmp, results_path)
+        write_jsonl_atomic(results_path, rows)
         partial_path.unlink(missing_ok=True)
         summary = summarize(dataset, rows)
         if backend is not None or described is not None:

@@ -1,4 +1,9 @@
-"""How numbers read, in every output: the terminal, report.html, summary.md, gate messages and junit.xml."""
+"""How numbers read, in every output: the terminal, report.html, summary.md, gate messages and junit.xml.
+
+Fractions (pass@1, precision loss, fidelity-violation rates, gate thresholds) read as percentages
+with one decimal, differences of fractions as percentage points, p-values with three decimals
+(``< 0.001`` below that), counts as integers.
+"""
 
 from __future__ import annotations
 
@@ -43,14 +48,22 @@ def signed(n: Any) -> str:
     return number(n)
 
 
-def fmt(x: float | None, digits: int = 4) -> str:
-    """A gate number for messages: up to ``digits`` decimals, no trailing zeros."""
+def points(x: float | None) -> str:
+    """A difference of two fractions in percentage points: ``0.15`` -> ``15.0 points``."""
     if x is None:
         return "n/a"
-    if float(x).is_integer():
-        return str(int(x))
-    text = f"{x:.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    text = f"{100 * x:.1f}"
+    if text in ("0.0", "-0.0") and x:
+        text = f"{100 * x:.2g}"  # a miss too small for one decimal still shows
+    return f"{text} points"
+
+
+def check_value(name: str, x: Any) -> str:
+    """A gate check's value or threshold as the page shows it: a count for
+    ``max_category_increase``, a percentage for the others."""
+    if name == "max_category_increase" and num(x) is not None:
+        return str(int(num(x) or 0))
+    return pct(x)
 
 
 def format_gate_text(result: GateResult, verbose: bool = False) -> str:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness.errors import UsageError
-from harness.format import fmt, format_gate_text
+from harness.format import format_gate_text, pct, points
+from harness.format import p_value as fmt_p
 from harness.records import (
     Comparison,
     EvalSummary,
@@ -57,7 +58,6 @@ __all__ = [
     "GateResult",
     "apply_gate",
     "dataset_metamorphic",
-    "fmt",
     "gated",
     "evaluate_gate",
     "format_gate_text",
@@ -173,19 +173,19 @@ def _loss_check(name: str, ds: Comparison, cfg: GateConfig, metric: str) -> Gate
     p_value: float | None = None
     if over <= _EPS:
         return GateCheck(key, name, loss, threshold, True,
-                         f"precision loss ({metric}) {fmt(loss)} <= {fmt(threshold)}",
+                         f"precision loss ({metric}) {pct(loss)} <= {pct(threshold)}",
                          metric=metric, margin=over)
     if cfg.require_significance:
         p_value = ds.mcnemar.p_value if ds.mcnemar else None
         if p_value is not None and p_value >= SIGNIFICANCE_LEVEL:
             return GateCheck(
                 key, name, loss, threshold, True,
-                f"precision loss ({metric}) {fmt(loss)} exceeds {fmt(threshold)} by {fmt(over)}, "
-                f"but is not significant (McNemar p = {fmt(p_value)} >= {SIGNIFICANCE_LEVEL})",
+                f"precision loss ({metric}) {pct(loss)} exceeds {pct(threshold)} by {points(over)}, "
+                f"but is not significant (McNemar p = {fmt_p(p_value)} >= {SIGNIFICANCE_LEVEL})",
                 metric=metric, p_value=p_value, margin=over)
-    msg = f"precision loss ({metric}) {fmt(loss)} exceeds the maximum {fmt(threshold)} by {fmt(over)}"
+    msg = f"precision loss ({metric}) {pct(loss)} exceeds the maximum {pct(threshold)} by {points(over)}"
     if cfg.require_significance:
-        msg += (f" (McNemar p = {fmt(p_value)} < {SIGNIFICANCE_LEVEL})" if p_value is not None
+        msg += (f" (McNemar p = {fmt_p(p_value)} < {SIGNIFICANCE_LEVEL})" if p_value is not None
                 else " (no McNemar test in summary.json to excuse it)")
     return GateCheck(key, name, loss, threshold, False, msg, metric=metric, p_value=p_value, margin=over)
 
@@ -201,11 +201,11 @@ def _pass_check(name: str, ds: Comparison, cfg: GateConfig, metric: str) -> Gate
     short = threshold - value
     if short <= _EPS:
         return GateCheck(key, name, value, threshold, True,
-                         f"student pass@1 ({metric}) {fmt(value)} >= {fmt(threshold)}",
+                         f"student pass@1 ({metric}) {pct(value)} >= {pct(threshold)}",
                          metric=metric, margin=short)
     return GateCheck(key, name, value, threshold, False,
-                     f"student pass@1 ({metric}) {fmt(value)} is below the minimum {fmt(threshold)} "
-                     f"by {fmt(short)}", metric=metric, margin=short)
+                     f"student pass@1 ({metric}) {pct(value)} is below the minimum {pct(threshold)} "
+                     f"by {points(short)}", metric=metric, margin=short)
 
 
 def _category_checks(name: str, ds: Comparison, cfg: GateConfig) -> list[GateCheck]:
@@ -272,11 +272,11 @@ def _fidelity_check(name: str, meta: Metamorphic | None, cfg: GateConfig) -> Gat
     over = value - threshold
     if over <= _EPS:
         return GateCheck(key, name, value, threshold, True,
-                         f"fidelity-violation rate ({where}) {fmt(value)} <= {fmt(threshold)}",
+                         f"fidelity-violation rate ({where}) {pct(value)} <= {pct(threshold)}",
                          margin=over)
     return GateCheck(key, name, value, threshold, False,
-                     f"fidelity-violation rate ({where}) {fmt(value)} exceeds the maximum "
-                     f"{fmt(threshold)} by {fmt(over)}", margin=over)
+                     f"fidelity-violation rate ({where}) {pct(value)} exceeds the maximum "
+                     f"{pct(threshold)} by {points(over)}", margin=over)
 
 
 def evaluate_gate(summary: Mapping[str, Any] | EvalSummary, gate: GateConfig) -> GateResult:

@@ -21,8 +21,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from harness.metrics import mean_pass_at_k, supported_ks
-
 METRICS: tuple[str, str] = ("base", "plus")
 ROLES: tuple[str, str] = ("student", "teacher")
 
@@ -214,6 +212,8 @@ def pass_at_k(rows: Sequence[ResultRow], has_plus: bool, task_ids: Sequence[str]
               ) -> dict[int, Rates]:
     """Unbiased pass@k for every k that all tasks support: the one place pass@k is computed
     (empty when a task has no sample)."""
+    from harness.metrics import mean_pass_at_k, supported_ks  # numpy: not at import time
+
     base = task_counts(rows, "base", task_ids)
     plus = task_counts(rows, "plus", task_ids) if has_plus else None
     return {k: Rates(mean_pass_at_k(base, k), mean_pass_at_k(plus, k) if plus is not None else None)

@@ -22,13 +22,13 @@ import difflib
 import io
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
-from harness.format import fmt, format_gate_text, number, p_value, pct, pct_interval, signed
+from harness.format import check_value, format_gate_text, number, p_value, pct, pct_interval, signed
 from harness.records import (
     Comparison,
     EvalSummary,
@@ -635,7 +635,8 @@ def _dataset_view(eval_dir: Path, summary: EvalSummary, name: str, gate: GateRes
 def _gate_view(result: GateResult | None) -> dict[str, Any] | None:
     if result is None:
         return None
-    checks = [c.to_dict() | {"label": c.label} for c in result.checks]
+    checks = [c.to_dict() | {"label": c.label, "value_text": check_value(c.name, c.value),
+                             "threshold_text": check_value(c.name, c.threshold)} for c in result.checks]
     config = {k: v for k, v in result.config.to_dict().items() if k != "source" and v is not None}
     return {
         "passed": result.passed,
@@ -795,12 +796,8 @@ def _environment() -> Any:
         keep_trailing_newline=True,
     )
     env.filters.update(pct=pct, pct_interval=pct_interval, p_value=p_value, number=number,
-                       signed=signed, md=_md_cell, gate_num=_gate_num)
+                       signed=signed, md=_md_cell)
     return env
-
-
-def _gate_num(x: Any) -> str:
-    return fmt(_num(x)) if _num(x) is not None else "n/a"
 
 
 def _md_cell(x: Any) -> str:
@@ -851,16 +848,9 @@ def update_gate_section(text: str, gate_md: str) -> str:
 # ----------------------------------------------------------------------------- eval summary (terminal, summary.md)
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _ci(ci: Sequence[float] | None) -> str:
-    return "" if not ci else f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
-
-
-def _p(p: float | None) -> str:
-    return "n/a" if p is None else (f"{p:.3g}" if p >= 1e-3 else f"{p:.1e}")
+def _ci(ci: Any) -> str:
+    text = pct_interval(ci)
+    return f" {text}" if text else ""
 
 
 def summary_rows(summary: Mapping[str, Any]) -> list[list[str]]:
@@ -873,10 +863,10 @@ def summary_rows(summary: Mapping[str, Any]) -> list[list[str]]:
             rows.append([
                 name + ("" if m == "base" and len(metrics) == 1 else f" ({m})"),
                 str(d["n_tasks"]),
-                _pct(d["teacher"]["pass@1"][m]) + _ci(d["teacher"]["pass@1_ci"][m]),
-                _pct(d["student"]["pass@1"][m]) + _ci(d["student"]["pass@1_ci"][m]),
-                _pct(d["precision_loss"][m]) + _ci(d["precision_loss_ci"][m]),
-                _p(d["mcnemar"]["p_value"]) if primary else "",
+                pct(d["teacher"]["pass@1"][m]) + _ci(d["teacher"]["pass@1_ci"][m]),
+                pct(d["student"]["pass@1"][m]) + _ci(d["student"]["pass@1_ci"][m]),
+                pct(d["precision_loss"][m]) + _ci(d["precision_loss_ci"][m]),
+                p_value(d["mcnemar"]["p_value"]) if primary else "",
                 str(len(d["regressed"])) if primary else "",
                 str(len(d["gained"])) if primary else "",
             ])
@@ -904,7 +894,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     mean = summary["mean_precision_loss"]
     lines += [
         "",
-        f"Mean precision loss over datasets: base {_pct(mean['base'])}, plus {_pct(mean['plus'])}.",
+        f"Mean precision loss over datasets: base {pct(mean['base'])}, plus {pct(mean['plus'])}.",
         f"Intervals: {100 * conf:.0f}% paired bootstrap over tasks. McNemar: exact test on tasks "
         "solved by one model only (majority of samples); regressed = teacher solves, student does not.",
     ]
@@ -925,7 +915,7 @@ def render_console(summary: Mapping[str, Any], out: Path) -> str:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     mean = summary["mean_precision_loss"]
-    lines += ["", f"mean precision loss: base {_pct(mean['base'])}, plus {_pct(mean['plus'])}"]
+    lines += ["", f"mean precision loss: base {pct(mean['base'])}, plus {pct(mean['plus'])}"]
     for name, d in summary["datasets"].items():
         if d["regressed"]:
             shown = ", ".join(d["regressed"][:8]) + (" ..." if len(d["regressed"]) > 8 else "")
@@ -977,7 +967,8 @@ def junit_xml(result: GateResult) -> bytes:
                 ET.SubElement(case, "skipped", {"message": c.message})
             elif not c.passed:
                 fail = ET.SubElement(case, "failure", {"message": c.message, "type": "GateCheckFailed"})
-                fail.text = (f"{c.label}\nvalue: {fmt(c.value)}\nthreshold: {fmt(c.threshold)}\n"
+                fail.text = (f"{c.label}\nvalue: {check_value(c.name, c.value)}\n"
+                             f"threshold: {check_value(c.name, c.threshold)}\n"
                              f"{c.message}\n")
             else:
                 ET.SubElement(case, "system-out").text = c.message

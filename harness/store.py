@@ -72,7 +72,10 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     p = Path(path)
     tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, p)
     except BaseException:
         with contextlib.suppress(OSError):

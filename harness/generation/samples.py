@@ -9,10 +9,11 @@ independent of batching and of how many processes produced it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+from harness.store import write_jsonl_atomic
 
 Key = tuple[str, int]
 
@@ -60,13 +61,7 @@ def dumps(row: dict[str, Any]) -> str:
 
 def write_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     """Replace ``path`` with ``rows`` in one step (temp file + rename), never a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(dumps(row))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_jsonl_atomic(path, rows, ensure_ascii=False)
 
 
 def canonical(rows: Iterable[dict[str, Any]], task_order: Sequence[str]) -> list[dict[str, Any]]:

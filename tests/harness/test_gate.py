@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def test_precision_loss_fails_with_the_margin():
     check = _by_name(result, "max_precision_loss")[0]
     assert not check.passed and check.value == pytest.approx(0.45) and check.threshold == 0.3
     assert check.margin == pytest.approx(0.15)
-    assert "exceeds the maximum 0.3 by 0.15" in check.message
+    assert "exceeds the maximum 30.0% by 15.0 points" in check.message
     assert "(plus)" in check.message
 
 
@@ -130,7 +131,7 @@ def test_require_significance_excuses_a_non_significant_loss():
     assert check.passed and "not significant" in check.message and check.p_value == 0.2
     sig = evaluate_gate(rf.synthetic_summary(loss=0.45, p_value=0.01), gate)
     assert not sig.passed
-    assert "McNemar p = 0.01 < 0.05" in _by_name(sig, "max_precision_loss")[0].message
+    assert "McNemar p = 0.010 < 0.05" in _by_name(sig, "max_precision_loss")[0].message
     # Without require_significance the p-value does not matter.
     assert not evaluate_gate(rf.synthetic_summary(loss=0.45, p_value=0.2),
                              GateConfig(max_precision_loss=0.3)).passed
@@ -142,7 +143,7 @@ def test_min_student_pass_at_1_reads_plus_on_plus_datasets():
     result = evaluate_gate(summary, GateConfig(min_student_pass_at_1=0.1))
     plus = _by_name(result, "min_student_pass_at_1")[0]
     assert not plus.passed and plus.metric == "plus" and plus.value == 0.05
-    assert "below the minimum 0.1 by 0.05" in plus.message
+    assert "below the minimum 10.0% by 5.0 points" in plus.message
     assert _by_name(result, "min_student_pass_at_1", "humaneval")[0].passed
 
 
@@ -160,7 +161,7 @@ def test_fidelity_violation_fails_over_the_threshold():
     result = evaluate_gate(rf.synthetic_summary(metamorphic=rf.METAMORPHIC),
                            GateConfig(max_fidelity_violation=0.1))
     check = _by_name(result, "max_fidelity_violation")[0]
-    assert not check.passed and "exceeds the maximum 0.1 by 0.078" in check.message
+    assert not check.passed and "exceeds the maximum 10.0% by 7.8 points" in check.message
     # A top-level metamorphic block keyed by dataset counts as well.
     summary = rf.synthetic_summary(with_base_dataset=False)
     summary["metamorphic"] = {"humaneval+": {"overall": {"fidelity_violation_rate": 0.5}}}
@@ -220,7 +221,7 @@ def test_cli_gate_fails_with_exit_1_and_names_the_check(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     out = proc.stdout
     assert "gate FAILED" in out
-    assert "FAIL humaneval+: max_precision_loss: precision loss (plus) 0.45 exceeds the maximum 0.3 by 0.15" in out
+    assert "FAIL humaneval+: max_precision_loss: precision loss (plus) 45.0% exceeds the maximum 30.0% by 15.0 points" in out
     assert "FAIL humaneval: max_precision_loss" in out
     assert "Traceback" not in proc.stderr
     gate = _summary_gate(d)
@@ -233,7 +234,7 @@ def test_cli_gate_fails_with_exit_1_and_names_the_check(tmp_path):
              for case in root.iter("testcase") if case.find("failure") is not None]
     assert [(c, n) for c, n, _ in fails] == [("gate.humaneval+", "max_precision_loss"),
                                                ("gate.humaneval", "max_precision_loss")]
-    assert "by 0.15" in fails[0][2].get("message")
+    assert "by 15.0 points" in fails[0][2].get("message")
     md = (d / "summary.md").read_text()
     assert "Release gate: ❌ FAILED" in md and "max_precision_loss" in md
     assert "GATE FAILED" in (d / "report.html").read_text()
@@ -354,3 +355,21 @@ def test_fidelity_resting_on_too_few_teacher_solved_pairs_fails_for_lack_of_evid
         fidelity_violation_rate=0.1, fidelity_pairs=40)
     assert _by_name(evaluate_gate(summary, GateConfig(max_fidelity_violation=0.25)),
                     "max_fidelity_violation")[0].passed
+
+
+def test_gate_numbers_read_as_on_the_page(tmp_path):
+    """Issue 17 item 12: the gate's messages, its table and junit.xml give a fraction as the page
+    does (a percentage), a McNemar p as the page does, and the margin in percentage points."""
+    d = rf.write_eval_dir(tmp_path / "eval", rf.synthetic_summary(loss=0.45))
+    gate = _gate(tmp_path, "[gate]\nmax_precision_loss = 0.3\nrequire_significance = true\n")
+    from harness.gate import apply_gate
+
+    result = apply_gate(d, gate)
+    check = _by_name(result, "max_precision_loss")[0]
+    page = (d / "report.html").read_text()
+    assert "45.0%" in page and "45.0%" in check.message and "0.45" not in check.message
+    p_text = re.search(r"McNemar p = (\S+) <", check.message)
+    assert p_text is not None and p_text.group(1) in page  # the page's p-value, digit for digit
+    failure = ET.parse(d / "junit.xml").getroot().find(".//failure")
+    assert failure is not None and "value: 45.0%\nthreshold: 30.0%" in (failure.text or "")
+    assert "| 45.0% | 30.0% |" in (d / "summary.md").read_text()

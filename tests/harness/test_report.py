@@ -222,7 +222,7 @@ def test_gate_markdown_lists_failed_and_skipped_checks():
                                                                           max_fidelity_violation=0.2))
     md = gate_markdown(result)
     assert md.startswith(GATE_START) and md.rstrip().endswith(GATE_END)
-    assert "❌ FAILED" in md and "exceeds the maximum 0.3 by 0.15" in md
+    assert "❌ FAILED" in md and "exceeds the maximum 30.0% by 15.0 points" in md
     assert "Skipped:" in md and "metamorphic testing did not run" in md
     assert gate_markdown(result.to_dict()) == md
 
