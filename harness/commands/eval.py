@@ -79,8 +79,9 @@ def _relation_names(spec: str | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness import EvalConfig, evaluate
     from harness.commands.execute import backend_options, limits_from_args
-    from harness.pipeline import DEFAULT_DATASETS, EvalConfig, evaluate
+    from harness.pipeline import DEFAULT_DATASETS
     from harness.report import render_console
 
     engine = engine_kwargs(args)

@@ -82,8 +82,8 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness import ExecuteConfig, execute_samples
     from harness.errors import UsageError
-    from harness.execute import ExecuteConfig, execute_samples
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")

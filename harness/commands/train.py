@@ -79,7 +79,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Build a TrainConfig from the arguments, train, and print where the results are."""
-    from harness.train import TrainConfig, train
+    from harness import TrainConfig, train_student
 
     cfg = TrainConfig(
         method=args.method,
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         seqkd_max_new_tokens=args.seqkd_max_new_tokens,
         progress=args.progress,
     )
-    result = train(cfg)
+    result = train_student(cfg)
     from harness.train.trainer import world_info
 
     if world_info()[0] == 0:

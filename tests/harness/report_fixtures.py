@@ -12,7 +12,7 @@ Metamorphic testing needs a model to re-generate from transformed prompts, so it
 synthetic (:data:`METAMORPHIC`), added to ``summary.json`` in the shape the report and the gate
 read (``datasets.<name>.metamorphic``: ``relations`` and ``overall``).
 
-When ``harness.evaluate`` is not importable the directory is assembled here instead, from
+When ``harness.pipeline`` is not importable the directory is assembled here instead, from
 ``harness.execute`` and ``harness.stats`` (:func:`assemble_summary`), in the same layout.
 """
 
@@ -165,7 +165,7 @@ def _env(cache: Path) -> dict[str, str]:
 
 def eval_available() -> bool:
     try:
-        import harness.evaluate  # noqa: F401
+        import harness.pipeline  # noqa: F401
     except ImportError:
         return False
     return True

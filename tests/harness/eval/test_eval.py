@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.evaluate import EvalConfig, evaluate
+from harness.pipeline import EvalConfig, evaluate
 from tests.conftest import read_jsonl
 
 RUN_FILES = {"samples.jsonl", "results.jsonl", "summary.json"}

@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import UsageError
-from harness.evaluate import EvalConfig, evaluate
+from harness.pipeline import EvalConfig, evaluate
 from tests.conftest import read_jsonl
 
 #: Two relations that vary ReCode's partial-code prompt, one on the task prompt, one soft.

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from harness.compare import dataset_summary
 from harness.datasets import Dataset
-from harness.evaluate import dataset_summary
 from harness.stats import (
     bootstrap_ci,
     bootstrap_indices,
