@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not sys.stderr.isatty():
+        # Hub and transformers bars (loading weights, writing shards) redraw with carriage
+        # returns: garbage in a log. Our own progress lines say what is going on there.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if not getattr(args, "command", None) or not hasattr(args, "func"):
         parser.print_help()
         return 2

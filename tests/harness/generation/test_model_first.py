@@ -23,3 +23,16 @@ def test_missing_model_fails_before_the_dataset_is_loaded(tmp_path: Path) -> Non
     assert proc.stderr.strip().splitlines() == [
         "harness generate: error: model directory not found: /nonexistent/model"]
     assert not (tmp_path / "cache" / "evalplus").exists()  # no dataset download was attempted
+
+
+def test_no_carriage_return_bars_in_a_log(tiny_models: dict[str, Path], data_dir: Path, tmp_path: Path) -> None:
+    """Output to a pipe: no 'Loading weights' bars redrawn with carriage returns."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "generate", "--model", str(tiny_models["gpt2"]), "--dataset",
+         "humaneval+", "--data-dir", str(data_dir), "--limit", "1", "--max-new-tokens", "4", "--device", "cpu",
+         "--out", str(tmp_path / "s.jsonl")],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "Loading weights" not in proc.stderr, proc.stderr
