@@ -25,7 +25,7 @@ from harness.progress import Mode, progress, progress_mode
 from harness.records import ResultRow, RunSummary
 from harness.registry import make_backend
 from harness.samples import Sample, read_samples
-from harness.store import read_jsonl, sha256_file, write_jsonl_atomic
+from harness.store import read_jsonl, sha256_file, write_json_atomic, write_jsonl_atomic
 from sandbox import (
     AssertsPassed,
     Backend,
@@ -412,7 +412,7 @@ def execute_samples(config: ExecuteConfig, backend: Backend | None = None,
         summary = summarize(dataset, rows)
         if backend is not None or described is not None:
             summary["sandbox"] = backend.describe() if backend is not None else described
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_json_atomic(out / "summary.json", summary, newline=False)
     except KeyboardInterrupt:
         _say(f"interrupted: {len(done)} of {len(samples)} results kept in {out}; rerun to resume")
         raise

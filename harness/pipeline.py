@@ -57,7 +57,14 @@ from harness.records import (
 from harness.stats import (
     mean_precision_loss,
 )
-from harness.store import EvalDir, read_jsonl, sha256_file, write_json_atomic, write_text_atomic
+from harness.store import (
+    EvalDir,
+    RunDir,
+    read_jsonl,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
 from sandbox import Limits
 
 DEFAULT_DATASETS: tuple[str, ...] = ("humaneval+", "mbpp+")
@@ -482,6 +489,11 @@ def _drop_stale_generation(samples: Path, gen_hash: str) -> None:
             continue
 
 
+def _cached_summary(entry: Path) -> dict[str, Any]:
+    summary = RunDir(entry).read_summary()
+    return summary.to_dict() if summary is not None else {}
+
+
 class _Runner:
     """Runs (or finds in the cache) one model on one dataset; owns the shared sandbox backend."""
 
@@ -529,7 +541,7 @@ class _Runner:
                 self.log(f"{label}: cache hit ({entry})")
                 return ModelRun(role, dataset.name, digest, entry, True, False, False,
                                 read_jsonl(entry / "results.jsonl"),
-                                json.loads((entry / "summary.json").read_text()))
+                                _cached_summary(entry))
             if complete:  # same samples, other verdict code: execute again
                 self.log(f"{label}: verdict code changed, re-executing the cached samples")
                 for name in ("results.jsonl", "results.partial.jsonl", "execute_state.json", "summary.json"):

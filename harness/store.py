@@ -155,13 +155,17 @@ class RunDir:
         except OSError as exc:
             raise UsageError(f"cannot create output directory {self.path}: {exc.strerror}") from None
 
-    def update_summary(self, key: str, value: Any) -> bool:
-        """Set one key of an existing summary.json, leaving the rest as it is (False: none)."""
+    def _summary_object(self) -> dict[str, Any] | None:
         try:
             data = json.loads(self.summary.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return False
-        if not isinstance(data, dict):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def update_summary(self, key: str, value: Any) -> bool:
+        """Set one key of an existing summary.json, leaving the rest as it is (False: none)."""
+        data = self._summary_object()
+        if data is None:
             return False
         data[key] = value
         write_json_atomic(self.summary, data, newline=False)
@@ -171,11 +175,8 @@ class RunDir:
         return [ResultRow.from_dict(r, i) for i, r in enumerate(read_jsonl(self.results))]
 
     def read_summary(self) -> RunSummary | None:
-        try:
-            data = json.loads(self.summary.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return RunSummary.from_dict(data) if isinstance(data, dict) else None
+        data = self._summary_object()
+        return RunSummary.from_dict(data) if data is not None else None
 
     def matched(self, samples: Path | None = None) -> list[tuple[ResultRow, dict[str, Any] | None]]:
         """Results rows with their samples (``samples.jsonl`` here unless given)."""

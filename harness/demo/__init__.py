@@ -145,7 +145,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
 
     from harness.gate import apply_gate
     from harness.pipeline import EvalConfig, evaluate
-    from harness.report import write_report
+    from harness.store import EvalDir
 
     gate_path = config.out / "gate.toml"
     gate_path.write_text(EXAMPLE_GATE)
@@ -159,12 +159,11 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
                             data_dir=config.data_dir, limit=config.n_tasks, max_new_tokens=config.max_new_tokens,
                             metamorphic=config.metamorphic, metamorphic_relations=list(config.relations),
                             jobs=config.jobs, batch_size=8, device="cpu"))
-        summary_path = eval_dir / "summary.json"
-        summary = json.loads(summary_path.read_text())
+        out = EvalDir(eval_dir)
+        summary = out.read_raw()
         summary["notes"] = [DEMO_NOTE]
-        summary_path.write_text(json.dumps(summary, indent=2))
-        gate = apply_gate(eval_dir, gate_path)
-        write_report(eval_dir)
+        out.write(summary)
+        gate = apply_gate(eval_dir, gate_path)  # records the verdict and writes the report
         reports[label] = {"report": str(eval_dir / "report.html"), "gate_passed": gate.passed, "summary": summary}
         config.timings[f"eval_{label}_s"] = time.perf_counter() - t
 
