@@ -138,6 +138,8 @@ ENGINES: Registry[Any] = Registry(
     "generation engine",
     {
         "transformers": "harness.generation.backend:TransformersEngine",
+        "vllm": "harness.generation.vllm_engine:VllmEngine",
+        "openai": "harness.generation.openai_engine:OpenAIEngine",
     },
 )
 

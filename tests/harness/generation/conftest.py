@@ -98,8 +98,9 @@ def chat_model(workdir: Path, tiny_models: dict[str, Path]) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def trained_model(workdir: Path, tokenizer_dir: Path, data_dir: Path) -> Path:
+def train_known(
+    out: Path, tokenizer_dir: Path, data_dir: Path, **model_kwargs: Any
+) -> Path:
     """Tiny GPT-2 trained (plain AdamW, <= 300 steps) to answer HumanEval/0 with its canonical
     solution then EOS, and HumanEval/2 with its canonical solution followed by an extra
     function (which the "\\ndef " stop must cut)."""
@@ -110,7 +111,7 @@ def trained_model(workdir: Path, tokenizer_dir: Path, data_dir: Path) -> Path:
 
     ds = load_dataset("humaneval", data_dir)
     tok = _tokenizer(tokenizer_dir)
-    model = make_model(workdir / "untrained", tok, arch="gpt2")
+    model = make_model(out.with_name(out.name + "-untrained"), tok, arch="gpt2", **model_kwargs)
     targets = {
         "HumanEval/0": ds.tasks["HumanEval/0"].canonical_solution,
         "HumanEval/2": ds.tasks["HumanEval/2"].canonical_solution + STOP_TAIL,
@@ -143,7 +144,19 @@ def trained_model(workdir: Path, tokenizer_dir: Path, data_dir: Path) -> Path:
             if learned:
                 break
     assert learned, "the tiny model did not learn its two answers in 300 steps"
-    out = workdir / "trained"
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_model(workdir: Path, tokenizer_dir: Path, data_dir: Path) -> Path:
+    """The tiny model trained to emit known solutions (see ``train_known``)."""
+    return train_known(workdir / "trained", tokenizer_dir, data_dir)
+
+
+@pytest.fixture(scope="session")
+def vllm_model(workdir: Path, tokenizer_dir: Path, data_dir: Path) -> Path:
+    """The same training with 64-wide attention heads: vLLM's CPU attention has no kernel for
+    the 16-wide heads of ``trained_model``."""
+    return train_known(workdir / "trained-h64", tokenizer_dir, data_dir, n_embd=128, n_head=2)
