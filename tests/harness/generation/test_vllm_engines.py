@@ -27,6 +27,7 @@ from harness.cli import main
 from harness.datasets import load_dataset
 from harness.generation import GenerationConfig
 from harness.generation.engine import close_engines, generate_samples, open_engine
+from harness.generation.vllm_engine import die_with_parent
 
 pytestmark = pytest.mark.vllm
 
@@ -96,7 +97,10 @@ class _Forwarder:
     def stop(self) -> None:
         sock, self.sock = self.sock, None
         if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the accept loop
+            except OSError:
+                pass
             sock.close()
 
     def _accept(self, sock: socket.socket) -> None:
@@ -115,11 +119,12 @@ class _Forwarder:
                 dst.sendall(data)
         except OSError:
             pass
-        for s in (src, dst):
+        for s in (src, dst):  # shutdown first: it wakes the other direction's blocked recv
             try:
-                s.close()
+                s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            s.close()
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +139,7 @@ def server(vllm_model: Path, workdir: Path) -> Iterator[dict[str, Any]]:
         [vllm_python(), "-I", "-m", "vllm.entrypoints.openai.api_server", "--model", str(vllm_model),
          "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "1024",
          "--host", "127.0.0.1", "--port", str(port), "--api-key", KEY],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
     )
     try:
         deadline = time.monotonic() + 600
@@ -161,8 +166,9 @@ def server(vllm_model: Path, workdir: Path) -> Iterator[dict[str, Any]]:
 
 
 def _served(server: dict[str, Any], **kw: Any) -> GenerationConfig:
-    return GenerationConfig(model="tiny", engine="openai", base_url=server["url"], api_key_env=KEY_VAR,
-                            max_new_tokens=200, **kw)
+    fields = {"model": "tiny", "engine": "openai", "base_url": server["url"], "api_key_env": KEY_VAR,
+              "max_new_tokens": 200, **kw}
+    return GenerationConfig(**fields)
 
 
 def _execute(data_dir: Path, samples: Path, out: Path) -> dict[str, bool]:
@@ -205,12 +211,24 @@ def test_seeded_sampling_reproduces(
     ds = load_dataset("humaneval", data_dir)
     sampling = {"n_samples": 5, "temperature": 1.0, "top_p": 0.95, "seed": 7, "max_new_tokens": 48}
     cfg = (GenerationConfig(model=str(vllm_model), engine="vllm", dtype="float32", **sampling)
-           if engine == "vllm" else _served(server, **{**sampling}))
-    cfg = GenerationConfig(**{**cfg.to_dict(), "max_new_tokens": 48})
+           if engine == "vllm" else _served(server, **sampling))
     a = _rows(generate_samples(ds, cfg, tmp_path / "a.jsonl", limit=2, quiet=True))
     b = _rows(generate_samples(ds, cfg, tmp_path / "b.jsonl", limit=2, quiet=True))
     assert len(a) == 10 and [r["raw"] for r in a] == [r["raw"] for r in b]
     assert len({r["raw"] for r in a}) > 2  # sampled, not five copies of one output
+
+
+def _wait_group_gone(leaders: list[int], timeout: float = 60) -> None:
+    """Every process group led by ``leaders`` has ended (the worker runs in its own group)."""
+    deadline = time.monotonic() + timeout
+    for pgid in leaders:
+        while True:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, f"process group {pgid} outlived the killed harness"
+            time.sleep(0.5)
 
 
 def test_vllm_killed_mid_generation_then_rerun_has_every_sample_once(
@@ -230,8 +248,10 @@ def test_vllm_killed_mid_generation_then_rerun_has_every_sample_once(
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert time.monotonic() < deadline
         time.sleep(0.2)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    _wait_group_gone([int(c) for c in children])  # the worker and vLLM's engine processes
     partial = _keys(out)
     assert 0 < len(partial) < 320
     cfg = GenerationConfig(model=str(vllm_model), engine="vllm", dtype="float32", n_samples=8,
@@ -247,7 +267,8 @@ def test_server_gone_mid_run_is_exit_3_then_rerun_completes(
     out = tmp_path / "g.jsonl"
     argv = ["generate", "--engine", "openai", "--base-url", server["url"], "--api-key-env", KEY_VAR,
             "--model", "tiny", "--dataset", "humaneval", "--data-dir", str(data_dir), "--limit", "40",
-            "--max-new-tokens", "32", "--concurrency", "1", "--max-retries", "1", "--out", str(out),
+            "--max-new-tokens", "32", "--concurrency", "1", "--max-retries", "1", "--request-timeout", "60",
+            "--out", str(out),
             "--quiet"]
     front = server["front"]
 
