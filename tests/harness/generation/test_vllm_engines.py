@@ -29,7 +29,7 @@ from harness.generation import GenerationConfig
 from harness.generation.engine import close_engines, generate_samples, open_engine
 from harness.generation.vllm_engine import die_with_parent
 
-pytestmark = pytest.mark.vllm
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]  # minutes: an engine and a server start
 
 KEY_VAR = "HARNESS_TEST_VLLM_KEY"
 KEY = "test-key-4711"
