@@ -87,7 +87,7 @@ def test_unreachable_server_is_one_line_exit_3(
 
 
 def test_engine_options_reach_eval_per_role() -> None:
-    from harness.evaluate import EvalConfig
+    from harness.pipeline import EvalConfig
 
     cfg = EvalConfig(out=Path("x"), student="s", teacher="t", teacher_engine="openai",
                      teacher_base_url="http://t/v1",
