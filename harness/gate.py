@@ -44,7 +44,7 @@ from harness.records import (
     GateResult,
     Metamorphic,
 )
-from harness.store import EvalDir
+from harness.store import EvalDir, read_user_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -132,16 +132,7 @@ def gate_from_mapping(data: Mapping[str, Any], where: str = "gate file") -> Gate
 def load_gate(path: str | os.PathLike[str]) -> GateConfig:
     """Read and validate a gate file; raises :class:`UsageError` (exit 2) on any problem."""
     p = Path(path)
-    if not p.exists():
-        raise UsageError(f"gate file not found: {p}")
-    if not p.is_file():
-        raise UsageError(f"gate file is not a file: {p}")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{p}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read gate file {p}: {exc.strerror}") from None
+    text = read_user_text(p, "gate file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

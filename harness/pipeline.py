@@ -61,6 +61,7 @@ from harness.store import (
     EvalDir,
     RunDir,
     read_jsonl,
+    read_user_text,
     sha256_file,
     write_json_atomic,
     write_text_atomic,
@@ -273,14 +274,7 @@ def _flag(role: str, what: str) -> str:
 def _read_samples_lines(path: Path, flag: str) -> list[tuple[str, str]]:
     """(task_id, line) of every sample line; the same checks as ``harness execute`` up front,
     so a bad file fails before any model is loaded."""
-    if not path.exists():
-        raise UsageError(f"{flag}: samples file not found: {path}")
-    if not path.is_file():
-        raise UsageError(f"{flag}: not a file: {path}")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{flag} {path}: not UTF-8 text (byte {exc.start})") from None
+    text = read_user_text(path, "samples file", flag=flag)
     lines: list[tuple[str, str]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():

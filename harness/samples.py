@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.datasets import Dataset
 from harness.errors import UsageError
+from harness.store import read_user_text
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,7 @@ META_KEYS = ("finish_reason", "n_tokens", "max_new_tokens")
 def read_samples(path: str | Path, dataset: Dataset) -> list[Sample]:
     """Parse and validate a samples file against ``dataset``; raises UsageError on bad input."""
     p = Path(path)
-    if not p.exists():
-        raise UsageError(f"samples file not found: {p}")
-    if not p.is_file():
-        raise UsageError(f"samples path is not a file: {p}")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    text = read_user_text(p, "samples file")
     samples: list[Sample] = []
     counts: dict[str, int] = {}
     for lineno, line in enumerate(text.splitlines(), 1):

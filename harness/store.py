@@ -32,6 +32,24 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def read_user_text(path: Path, what: str, *, flag: str = "") -> str:
+    """The UTF-8 text of a file the user named; a missing, unreadable or binary file is a
+    one-line :class:`UsageError` (exit 2). ``what`` names it ("gate file"), ``flag`` the option
+    that gave it, when a command takes several."""
+    lead = f"{flag}: " if flag else ""
+    where = f"{flag} {path}" if flag else str(path)
+    if not path.exists():
+        raise UsageError(f"{lead}{what} not found: {path}")
+    if not path.is_file():
+        raise UsageError(f"{lead}{what} is not a file: {path}")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"{lead}cannot read {what} {path}: {exc.strerror}") from None
+
+
 def read_jsonl(path: str | os.PathLike[str], *, strict: bool = False, what: str = "file") -> list[dict[str, Any]]:
     """The JSON objects of a JSON Lines file, blank lines skipped.
 
