@@ -642,7 +642,7 @@ def _metamorphic(config: EvalConfig, result: EvalResult) -> None:
     from harness.metamorphic.evaluation import evaluate_dataset
     from harness.registry import make_backend
 
-    backend = make_backend(config.backend, jobs=config.jobs, limits=config.limits)
+    backend = make_backend(config.backend, jobs=config.jobs, limits=config.limits, **config.backend_options)
     try:
         for name in result.task_ids:
             result.summary["datasets"][name]["metamorphic"] = evaluate_dataset(config, result, name, backend)
