@@ -480,7 +480,8 @@ def _metamorphic_view(name: str, record: Metamorphic | None, threshold: float | 
     keys: list[str] = []
     for f in [*flat_rel.values(), flat_overall]:
         for k in f:
-            if k not in keys:
+            # the pair lists and the evidence minimum are said once, above the table
+            if k not in keys and k.rsplit(".", 1)[-1] not in ("fidelity_violations", "fidelity_min_pairs"):
                 keys.append(k)
     first_seen = {k: i for i, k in enumerate(keys)}
     keys.sort(key=lambda k: (_META_ORDER.index(k) if k in _META_ORDER else len(_META_ORDER), first_seen[k]))
