@@ -1,7 +1,8 @@
 """``--backend ray``: samples run and are judged on the nodes of a Ray cluster.
 
-Judging a sample costs the host about as much CPU as running it, so a driver that judged every
-sample would cap the whole cluster at a few dozen samples per second. Instead each node hosts one
+Receiving a sample's raw outcome and judging it costs the host about 7 ms of CPU on HumanEval+
+(docs/scale.md), so a driver that judged every sample would cap the whole cluster near 140
+samples per second. Instead each node hosts one
 actor (:class:`NodeExecutor`) that owns the node's own sandbox (the local bubblewrap pool by
 default) and calls :func:`harness.execute.run_samples` next to it; the reference outputs reach
 every node once through Ray's object store, and only finished rows travel back. The driver
@@ -14,6 +15,10 @@ then alone in its chunk, so that blame is exact); rows already received are kept
 duplicate is dropped; a sample in flight through ``max_attempts`` deaths gets a failing
 ``SandboxError`` verdict naming what happened, like a sample that keeps killing its runner on
 one machine. The driver's own death is covered by ``execute_samples``' partial results.
+
+A test that finished over its CPU limit is run again alone by ``run_samples`` to confirm the
+time-out; on a node that happens once the rest of its chunk has finished, while the node's other
+chunks keep running (the limits are CPU seconds, so their load barely moves the measure).
 
 Ray is imported only when this backend is used; ``sandbox/`` never sees it.
 """
