@@ -88,6 +88,9 @@ def _run_engine(name: str, model: Path, ds: Any, args: argparse.Namespace, workd
     t0 = time.perf_counter()
     engine = open_engine(GenerationConfig(**common), quiet=True)
     engine.start()
+    # warm-up (first-call allocations, vLLM's first schedule), not timed
+    generate_samples(ds, GenerationConfig(**common), workdir / f"{name}-warm.jsonl", limit=2,
+                     quiet=True, engine=engine)
     out: dict[str, Any] = {"start_s": round(time.perf_counter() - t0, 1)}
     modes = {"greedy": {}, f"n{args.n}": {"n_samples": args.n, "temperature": 0.8, "seed": 1}}
     for mode, extra in modes.items():

@@ -47,3 +47,18 @@ def test_bench_gpu(capsys: pytest.CaptureFixture[str]) -> None:
     spec.loader.exec_module(module)
     assert module.main(["--tiny", "--device", "cuda"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["static_cache"] is True
+
+
+@pytest.mark.slow
+def test_bench_engines_smoke(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+    """``--engine``: the whole samples path, greedy and n-sample modes, one JSON line."""
+    spec = importlib.util.spec_from_file_location("bench_generate", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = ["--engine", "transformers", "--data-dir", str(data_dir), "--limit", "3", "--n", "2",
+            "--max-new-tokens", "8"]
+    assert module.main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    runs = result["engines"]["transformers"]
+    assert runs["greedy"]["tokens"] > 0 and runs["n2"]["tokens"] > 0 and runs["n2"]["tok_s"] > 0
