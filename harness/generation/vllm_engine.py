@@ -71,7 +71,8 @@ def _version(python: str) -> str:
 
 
 def die_with_parent() -> None:
-    """In the worker before exec: SIGTERM when the harness process dies (a kill -9 included)."""
+    """In a child before exec (a test's or benchmark's vLLM server): SIGTERM when the process
+    that started it dies, a kill -9 included; the server then shuts its engine down."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -151,7 +152,9 @@ class VllmEngine(Engine):
         self.proc = subprocess.Popen(
             # -I: isolated, not even the worker's own directory on sys.path
             [python, "-I", str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=fd, text=True, start_new_session=True, preexec_fn=die_with_parent,
+            # own process group, which the worker ends when this process dies (it watches its
+            # parent: a parent-death signal would kill it before it could end vLLM's processes)
+            stderr=fd, text=True, start_new_session=True,
         )
         os.close(fd)
         self._send(spec)
