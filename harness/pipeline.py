@@ -585,12 +585,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_summary(out: EvalDir, summary: Mapping[str, Any], markdown: bool = False) -> None:
-    out.write(summary)
-    if markdown:
-        from harness.report import render_markdown
-
-        write_text_atomic(out.summary_md, render_markdown(summary))
+def _write_summary(out: EvalDir, summary: Mapping[str, Any]) -> None:
+    out.write(summary)  # summary.md, junit.xml and report.html follow from it (harness.report)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -682,7 +678,7 @@ def evaluate(config: EvalConfig) -> EvalResult:
     runs = _run_models(config, plan, out, log)
     summary = _comparison(config, plan, runs).to_dict()
     result = EvalResult(out.path, summary, runs, {k: list(v) for k, v in plan.task_ids.items()})
-    _write_summary(out, summary, markdown=True)
+    _write_summary(out, summary)
     if config.metamorphic:
         _metamorphic(config, result)
         log("metamorphic done")

@@ -878,31 +878,6 @@ TABLE_HEADER = ["dataset", "tasks", "teacher pass@1", "student pass@1", "precisi
                 "McNemar p", "regressed", "gained"]
 
 
-def render_markdown(summary: Mapping[str, Any]) -> str:
-    """summary.md: a short Markdown summary for a CI step summary."""
-    models = summary["models"]
-    conf = summary["settings"].get("bootstrap", {}).get("confidence", 0.95)
-    lines = [
-        "# Distillation eval: student vs teacher",
-        "",
-        f"- student: `{models['student']['id']}`",
-        f"- teacher: `{models['teacher']['id']}`",
-        "",
-        "| " + " | ".join(TABLE_HEADER) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(TABLE_HEADER) - 1)) + "|",
-    ]
-    lines += ["| " + " | ".join(r) + " |" for r in summary_rows(summary)]
-    mean = summary["mean_precision_loss"]
-    lines += [
-        "",
-        f"Mean precision loss over datasets: base {pct(mean['base'])}, plus {pct(mean['plus'])}.",
-        f"Intervals: {100 * conf:.0f}% paired bootstrap over tasks. McNemar: exact test on tasks "
-        "solved by one model only (majority of samples); regressed = teacher solves, student does not.",
-    ]
-    # The gate section (between markers) is added by harness.report / harness.gate.
-    return "\n".join(lines) + "\n"
-
-
 def render_console(summary: Mapping[str, Any], out: Path) -> str:
     """The one-screen summary ``harness eval`` prints at the end."""
     table = [TABLE_HEADER, *summary_rows(summary)]
@@ -987,6 +962,9 @@ def write_report(eval_dir: str | os.PathLike[str]) -> Path:
     if record.gate is not None:  # first: the verdict's file stands even if the page cannot be drawn
         write_text_atomic(d.junit, junit_xml(record.gate).decode("utf-8"))
     view = build_view(d.path, summary)
+    settings = summary.get("settings")
+    bootstrap = settings.get("bootstrap") if isinstance(settings, Mapping) else None
+    view["confidence"] = bootstrap.get("confidence", 0.95) if isinstance(bootstrap, Mapping) else None
     gate_md = gate_markdown(record.gate) if record.gate else ""
     existing = d.summary_md.read_text(encoding="utf-8") if d.summary_md.is_file() else None
     if existing is None or existing.startswith(OWN_SUMMARY_MD):
