@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from harness.errors import UsageError
-
-if TYPE_CHECKING:
-    from harness.generation.templates import Template
-    from harness.metamorphic.base import Relation
-    from harness.taxonomy import Rule
-    from harness.train.methods import MethodSpec
 
 T = TypeVar("T")
 
@@ -145,17 +139,17 @@ ENGINES: Registry[Any] = Registry(
 
 #: Prompt templates (generate/eval ``--template``, train ``--template``): one set for generation
 #: and training, registered by ``harness.generation.templates``.
-TEMPLATES: Registry[Template] = Registry("template", source="harness.generation.templates")
+TEMPLATES: Registry[Any] = Registry("template", source="harness.generation.templates")
 
 #: Distillation methods (train ``--method``): ``harness.train.methods.MethodSpec`` by name.
-METHODS: Registry[MethodSpec] = Registry("method", source="harness.train.methods")
+METHODS: Registry[Any] = Registry("method", source="harness.train.methods")
 
 #: Metamorphic relations (``--metamorphic-relations``, ``transforms``): Relation instances,
 #: registered by ``@harness.metamorphic.register``.
-RELATIONS: Registry[Relation] = Registry("relation", source="harness.metamorphic")
+RELATIONS: Registry[Any] = Registry("relation", source="harness.metamorphic")
 
 #: Taxonomy rules, in the order they are tried: ``harness.taxonomy.Rule`` by rule name.
-TAXONOMY_RULES: Registry[Rule] = Registry("taxonomy rule", source="harness.taxonomy")
+TAXONOMY_RULES: Registry[Any] = Registry("taxonomy rule", source="harness.taxonomy")
 
 
 def make_backend(name: str, **options: Any) -> Any:
