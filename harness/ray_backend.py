@@ -264,20 +264,40 @@ def connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    _probe(address)
+    _probe(address if address not in (None, "", "auto") else os.environ.get("RAY_ADDRESS"))
     kwargs: dict[str, Any] = {"runtime_env": {"py_modules": [harness, sandbox]}, "logging_level": "WARNING",
                               "log_to_driver": False, "configure_logging": True}
     try:
         if address in (None, "", "auto"):
-            try:
-                ray.init(address="auto", **kwargs)
-            except ConnectionError:  # none running: a local cluster on this machine
-                ray.init(include_dashboard=False, **kwargs)
+            running = _running_cluster()
+            if running is not None:
+                ray.init(address=running, **kwargs)
+            else:  # none running: a local cluster on this machine
+                ray.init(address="local", include_dashboard=False, **kwargs)
         else:
             ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         raise SandboxUnavailable(f"cannot reach the Ray cluster at {address or 'auto'}: {exc}") from exc
     return True
+
+
+def _running_cluster() -> str | None:
+    """What ``auto`` joins: ``$RAY_ADDRESS``, else the cluster ``ray start`` last recorded on this
+    machine if it still answers (a stale record would make Ray retry for minutes)."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"]
+    import tempfile
+    from pathlib import Path
+
+    try:
+        recorded = (Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster").read_text().strip()
+    except OSError:
+        return None
+    try:
+        _probe(recorded, timeout=2.0)
+    except SandboxUnavailable:
+        return None
+    return recorded or None
 
 
 def _probe(address: str | None, timeout: float = 10.0) -> None:
