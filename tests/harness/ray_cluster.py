@@ -75,12 +75,14 @@ class LoopbackCluster:
         self.n_nodes = nodes
         self.cpus = cpus
         self.object_store_bytes = object_store_bytes
-        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
+        self.temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths
+        # HOME of its own: a token that another (local) cluster left in ~/.ray/auth_token would
+        # make this head demand it from nodes that do not send it.
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "HOME": self.temp_dir, **(env or {})}
         self.address = f"127.0.0.1:{PORT}"
         self.holder: subprocess.Popen[str] | None = None
         self.ns_pid = 0
         self.nodes: list[subprocess.Popen[str]] = []
-        self.temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths
 
     # -- namespace
     def prefix(self) -> list[str]:
