@@ -313,6 +313,20 @@ def _probe(address: str | None, timeout: float = 10.0) -> None:
         raise SandboxUnavailable(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
+@dataclass
+class _Spread:
+    """One ``_spread`` call's state: what is still to hand out, still to come back, and where."""
+
+    units: dict[int, Any]
+    pending: collections.deque[int]
+    left: set[int]
+    deaths: collections.Counter[int]
+    calls: dict[Any, tuple[_Actor, set[int]]]
+
+    def requeue(self, keys: Iterable[int]) -> None:
+        self.pending.extendleft(sorted(keys, key=_order(self.units), reverse=True))
+
+
 class RayBackend(Backend):
     """Samples spread over the nodes of a Ray cluster; ``jobs`` runners per node."""
 
@@ -465,89 +479,91 @@ class RayBackend(Backend):
         """Hand ``units`` (key -> payload, in priority order) out in chunks; yields ``(key, out)``
         once per key, whatever the nodes do."""
         import ray
-        from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
-        pending = collections.deque(units)
-        left = set(units)
-        deaths: collections.Counter[int] = collections.Counter()
-        calls: dict[Any, tuple[_Actor, set[int]]] = {}
-
-        def lose(actor: _Actor, reason: str) -> Iterator[tuple[int, Any]]:
-            """An actor is gone: its unfinished keys go back to the front, alone from now on."""
-            self._retire(actor, reason)
-            back = []
-            for gen in [g for g, (a, _) in calls.items() if a is actor]:
-                _, lost_keys = calls.pop(gen)
-                for key in lost_keys:
-                    deaths[key] += 1
-                    if deaths[key] >= self.max_attempts:
-                        left.discard(key)
-                        yield key, gave_up(key, f"the sample's Ray node or actor died {deaths[key]} times while "
-                                                f"running it (last: {reason})")
-                    else:
-                        back.append(key)
-            actor.calls.clear()
-            actor.queued = 0
-            pending.extendleft(sorted(back, key=_order(units), reverse=True))
-            self._start_missing()  # a replacement where the node itself is still there
-
+        st = _Spread(units, collections.deque(units), set(units), collections.Counter(), {})
         try:
-            while left:
-                # Keep every ready actor's queue about two chunks deep.
-                for actor in self._ready():
-                    while pending and len(actor.calls) < MAX_CALLS:
-                        size = self._chunk(len(pending), actor)
-                        if actor.queued >= max(2 * size, 2 * int(actor.info.get("jobs", 1) if actor.info else 1)):
-                            break
-                        chunk: list[int] = []
-                        if deaths[pending[0]]:
-                            chunk.append(pending.popleft())  # after a fault: alone, so blame is exact
-                        else:
-                            while pending and len(chunk) < size and not deaths[pending[0]]:
-                                chunk.append(pending.popleft())
-                        gen = call(actor, chunk)
-                        calls[gen] = (actor, set(chunk))
-                        actor.calls.add(gen)
-                        actor.queued += len(chunk)
+            while st.left:
+                self._feed(st, call)
                 if time.monotonic() - self._last_node_check > NEW_NODE_CHECK_S:
                     self._start_missing()
                 starting = {a.ready_ref: a for a in self._starting()}
-                if not calls and not starting:
+                if not st.calls and not starting:
                     raise SandboxUnavailable("no Ray node left to run samples on: " + "; ".join(self.lost[-3:]))
-                ready, _ = ray.wait([*calls, *starting], num_returns=1, timeout=NEW_NODE_CHECK_S)
+                ready, _ = ray.wait([*st.calls, *starting], num_returns=1, timeout=NEW_NODE_CHECK_S)
                 for ref in ready:
                     if ref in starting:
                         self._started(starting[ref])
-                        continue
-                    if ref not in calls:
-                        continue  # its actor was lost while handling an earlier ready item
-                    actor, keys = calls[ref]
-                    try:
-                        batch = ray.get(next(ref))  # type: ignore[call-overload,arg-type]
-                    except StopIteration:
-                        del calls[ref]
-                        actor.calls.discard(ref)
-                        if keys:  # the node ended a chunk without some of its rows: run them again
-                            actor.queued -= len(keys)
-                            pending.extendleft(sorted(keys, key=_order(units), reverse=True))
-                        continue
-                    except (RayActorError, ActorUnavailableError) as exc:
-                        yield from lose(actor, f"node {actor.node_id[:12]}: {_reason(exc)}")
-                        continue
-                    except RayTaskError as exc:  # the node's sandbox or judging failed: try elsewhere
-                        yield from lose(actor, f"node {actor.node_id[:12]}: {_reason(exc)}")
-                        continue
-                    for key, out in batch:
-                        if key in keys:  # anything else: a late duplicate of a resubmitted key
-                            keys.discard(key)
-                            actor.queued -= 1
-                            if key in left:
-                                left.discard(key)
-                                yield key, out
+                    elif ref in st.calls:  # else its actor was lost while handling an earlier item
+                        yield from self._receive(st, ref, gave_up)
         finally:  # chunks still out (a finished run's last empty reads): no longer this run's
-            for gen, (actor, keys) in calls.items():
+            for gen, (actor, keys) in st.calls.items():
                 actor.calls.discard(gen)
                 actor.queued -= len(keys)
+
+    def _feed(self, st: _Spread, call: Callable[[_Actor, list[int]], Any]) -> None:
+        """Keep every ready actor's queue about two chunks deep."""
+        for actor in self._ready():
+            while st.pending and len(actor.calls) < MAX_CALLS:
+                size = self._chunk(len(st.pending), actor)
+                if actor.queued >= max(2 * size, 2 * int(actor.info.get("jobs", 1) if actor.info else 1)):
+                    break
+                chunk: list[int] = []
+                if st.deaths[st.pending[0]]:
+                    chunk.append(st.pending.popleft())  # after a fault: alone, so blame is exact
+                else:
+                    while st.pending and len(chunk) < size and not st.deaths[st.pending[0]]:
+                        chunk.append(st.pending.popleft())
+                gen = call(actor, chunk)
+                st.calls[gen] = (actor, set(chunk))
+                actor.calls.add(gen)
+                actor.queued += len(chunk)
+
+    def _receive(self, st: _Spread, ref: Any, gave_up: Callable[[int, str], Any]) -> Iterator[tuple[int, Any]]:
+        """Take one batch of rows from a chunk's stream; an actor that died gives its keys back."""
+        import ray
+        from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
+
+        actor, keys = st.calls[ref]
+        try:
+            batch = ray.get(next(ref))
+        except StopIteration:
+            del st.calls[ref]
+            actor.calls.discard(ref)
+            if keys:  # the node ended a chunk without some of its rows: run them again
+                actor.queued -= len(keys)
+                st.requeue(keys)
+            return
+        except (RayActorError, ActorUnavailableError, RayTaskError) as exc:
+            # RayTaskError: the node's sandbox or judging failed; try elsewhere.
+            yield from self._lose(st, actor, f"node {actor.node_id[:12]}: {_reason(exc)}", gave_up)
+            return
+        for key, out in batch:
+            if key in keys:  # anything else: a late duplicate of a resubmitted key
+                keys.discard(key)
+                actor.queued -= 1
+                if key in st.left:
+                    st.left.discard(key)
+                    yield key, out
+
+    def _lose(self, st: _Spread, actor: _Actor, reason: str,
+              gave_up: Callable[[int, str], Any]) -> Iterator[tuple[int, Any]]:
+        """An actor is gone: its unfinished keys go back to the front, alone from now on."""
+        self._retire(actor, reason)
+        back = []
+        for gen in [g for g, (a, _) in st.calls.items() if a is actor]:
+            _, lost_keys = st.calls.pop(gen)
+            for key in lost_keys:
+                st.deaths[key] += 1
+                if st.deaths[key] >= self.max_attempts:
+                    st.left.discard(key)
+                    yield key, gave_up(key, f"the sample's Ray node or actor died {st.deaths[key]} times while "
+                                            f"running it (last: {reason})")
+                else:
+                    back.append(key)
+        actor.calls.clear()
+        actor.queued = 0
+        st.requeue(back)
+        self._start_missing()  # a replacement where the node itself is still there
 
     def close(self) -> None:
         import ray
