@@ -61,7 +61,6 @@ from harness.store import (
     EvalDir,
     RunDir,
     read_jsonl,
-    read_user_text,
     sha256_file,
     write_json_atomic,
     write_text_atomic,
@@ -274,23 +273,9 @@ def _flag(role: str, what: str) -> str:
 def _read_samples_lines(path: Path, flag: str) -> list[tuple[str, str]]:
     """(task_id, line) of every sample line; the same checks as ``harness execute`` up front,
     so a bad file fails before any model is loaded."""
-    text = read_user_text(path, "samples file", flag=flag)
-    lines: list[tuple[str, str]] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{flag} {path}:{lineno}: malformed JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("task_id"), str):
-            raise UsageError(f"{flag} {path}:{lineno}: expected an object with a string 'task_id'")
-        if not isinstance(row.get("solution"), str) and not isinstance(row.get("completion"), str):
-            raise UsageError(f"{flag} {path}:{lineno}: needs a string 'solution' or 'completion'")
-        lines.append((row["task_id"], line))
-    if not lines:
-        raise UsageError(f"{flag} {path}: no samples")
-    return lines
+    from harness.samples import sample_rows
+
+    return [(row["task_id"], line) for _, row, line in sample_rows(path, flag)]
 
 
 def _check_options(config: EvalConfig) -> None:
