@@ -230,12 +230,18 @@ def _is_trivial(stmts: list[ast.stmt]) -> bool:
 # ------------------------------------------------------------------------- loaders
 
 
-def load_humaneval_plus(data_dir: Path | None) -> Dataset:
-    path = _find(data_dir, "HumanEvalPlus-v*.jsonl.gz", "HumanEvalPlus-v*.jsonl", "HumanEvalPlus.jsonl*")
+def _plus_file(data_dir: Path | None, stem: str, module: str, ready: str) -> Path:
+    """An evalplus data file from the data directory, else from evalplus's own cache/download."""
+    path = _find(data_dir, f"{stem}-v*.jsonl.gz", f"{stem}-v*.jsonl", f"{stem}.jsonl*")
     if path is None:
-        from evalplus.data.humaneval import _ready_human_eval_plus_path
+        import importlib
 
-        path = Path(_ready_human_eval_plus_path())
+        path = Path(getattr(importlib.import_module(f"evalplus.data.{module}"), ready)())
+    return path
+
+
+def load_humaneval_plus(data_dir: Path | None) -> Dataset:
+    path = _plus_file(data_dir, "HumanEvalPlus", "humaneval", "_ready_human_eval_plus_path")
     tasks = {}
     for row in _read_jsonl(path):
         tasks[row["task_id"]] = Task(
@@ -262,11 +268,7 @@ def _mbpp_prompt(description: str, test: str) -> str:
 def load_mbpp_plus(data_dir: Path | None) -> Dataset:
     from evalplus.data.mbpp import mbpp_deserialize_inputs
 
-    path = _find(data_dir, "MbppPlus-v*.jsonl.gz", "MbppPlus-v*.jsonl", "MbppPlus.jsonl*")
-    if path is None:
-        from evalplus.data.mbpp import _ready_mbpp_plus_path
-
-        path = Path(_ready_mbpp_plus_path())
+    path = _plus_file(data_dir, "MbppPlus", "mbpp", "_ready_mbpp_plus_path")
     tasks = {}
     for row in _read_jsonl(path):
         tid = row["task_id"]
