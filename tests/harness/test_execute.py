@@ -17,7 +17,7 @@ from tests.conftest import read_jsonl, write_jsonl
 
 DESIGN_KEYS = {"task_id", "sample_index", "passed", "base_passed", "plus_passed", "error_type", "category",
                "complete", "failed_input_index"}
-TIMING_KEYS = {"duration_s", "attempts", "output"}
+TIMING_KEYS = {"duration_s", "attempts", "output", "over_limit"}  # over_limit: CPU times
 
 
 def _canonical(ds, tid):

@@ -28,7 +28,7 @@ from tests.mutants import mutants
 pytestmark = pytest.mark.ray
 
 #: Fields that measure a run rather than judge it (and a time-out's message quotes its timings).
-TIMING_KEYS = {"duration_s", "attempts", "output"}
+TIMING_KEYS = {"duration_s", "attempts", "output", "over_limit"}  # over_limit: CPU times
 #: Cheap tasks with mutants that pass, fail, raise, loop and time out.
 TASKS = {"humaneval+": ["HumanEval/0", "HumanEval/2", "HumanEval/4", "HumanEval/7", "HumanEval/13", "HumanEval/23"],
          "mbpp+": ["Mbpp/2", "Mbpp/3", "Mbpp/4", "Mbpp/6", "Mbpp/7", "Mbpp/8"]}
