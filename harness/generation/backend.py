@@ -205,13 +205,7 @@ class Decoder:
             if self.max_cache_len:
                 gen_config.max_cache_len = self.max_cache_len
             try:
-                with torch.inference_mode():
-                    return self.model.generate(
-                        input_ids=ids,
-                        attention_mask=mask,
-                        generation_config=gen_config,
-                        stopping_criteria=StoppingCriteriaList([stopper]),
-                    )
+                return self._generate_once(ids, mask, gen_config, stopper)
             except torch.OutOfMemoryError:
                 raise
             except (
@@ -231,6 +225,11 @@ class Decoder:
                 gen_config.cache_implementation = None
                 gen_config.max_cache_len = None
                 stopper.finished_at, stopper.reason = [], []
+        return self._generate_once(ids, mask, gen_config, stopper)
+
+    def _generate_once(
+        self, ids: torch.Tensor, mask: torch.Tensor, gen_config: Any, stopper: RowStopper
+    ) -> torch.Tensor:
         with torch.inference_mode():
             return self.model.generate(
                 input_ids=ids,
