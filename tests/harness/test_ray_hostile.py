@@ -14,10 +14,9 @@ import sys
 
 import pytest
 
-from harness.datasets import load_dataset
-from tests.conftest import REPO, read_jsonl, write_jsonl
+from tests.conftest import REPO, read_jsonl
 from tests.contain import run_contained
-from tests.sandbox.test_hostile import HOSTILE
+from tests.sandbox.test_hostile import hostile_verdicts, write_hostile_samples
 
 pytestmark = [pytest.mark.ray, pytest.mark.hostile, pytest.mark.slow]
 
@@ -28,15 +27,7 @@ def test_hostile_samples_fail_and_host_is_intact(data_dir, tmp_path):
         pytest.skip("bubblewrap is not installed (CI installs it)")
     if not (shutil.which("unshare") and shutil.which("nsenter")):
         pytest.skip("unshare/nsenter (util-linux) are needed")
-    ds = load_dataset("humaneval+", data_dir)
-    canonical = ds.tasks["HumanEval/0"].canonical_program
-    samples, names = [], []
-    for name, code in HOSTILE.items():
-        samples += [{"task_id": "HumanEval/0", "solution": code}, {"task_id": "HumanEval/0", "solution": canonical}]
-        names += [name, "canonical"]
-    path = write_jsonl(tmp_path / "hostile.jsonl", samples)
-    canary = tmp_path / "canary.txt"
-    canary.write_text("intact")
+    path, names, canary = write_hostile_samples(data_dir, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_CACHE_DIR": str(tmp_path / "cache"), "CI": "1"}
     proc = run_contained(
         [sys.executable, "-m", "tests.harness.ray_cluster", "--nodes", "2", "--check-strays", "--",
@@ -44,16 +35,7 @@ def test_hostile_samples_fail_and_host_is_intact(data_dir, tmp_path):
          "--out", str(tmp_path / "out"), "--data-dir", str(data_dir), "--jobs", "2", "--backend", "ray",
          "--ray-address", "{address}", "--no-progress"], timeout=1500, env=env, cwd=str(REPO))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = read_jsonl(tmp_path / "out" / "results.jsonl")
-    assert len(rows) == len(names)
-    verdicts = {}
-    for name, row in zip(names, rows, strict=True):
-        if name == "canonical":
-            assert row["passed"], row
-        else:
-            verdicts[name] = (row["passed"], row["error_type"])
-    passed = [n for n, (ok, _) in verdicts.items() if ok]
-    assert not passed, f"hostile samples passed: {passed}"
+    verdicts = hostile_verdicts(read_jsonl(tmp_path / "out" / "results.jsonl"), names)
     assert canary.read_text() == "intact"
     assert verdicts["kill_parent"][1] == "SandboxError"
     assert verdicts["segfault"][1] == "SegmentationFault"

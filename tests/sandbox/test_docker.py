@@ -27,7 +27,7 @@ from harness.execute import ExecuteConfig, execute_samples
 from tests.conftest import REPO, read_jsonl, write_jsonl
 from tests.contain import run_contained
 from tests.mutants import mutants
-from tests.sandbox.test_hostile import HOSTILE
+from tests.sandbox.test_hostile import hostile_verdicts, write_hostile_samples
 
 pytestmark = pytest.mark.docker
 
@@ -381,30 +381,14 @@ def test_parity_with_local_backend(docker_image, docker_cache, data_dir, tmp_pat
 def test_hostile_samples_fail_and_host_is_intact(docker_image, docker_cache, data_dir, tmp_path):
     """The hostile set of test_hostile.py through `harness execute --backend docker`, the harness
     itself inside a PID namespace and memory/pids cgroups (tests/contain.py)."""
-    ds = load_dataset("humaneval+", data_dir)
-    canonical = ds.tasks["HumanEval/0"].canonical_program
-    samples, names = [], []
-    for name, code in HOSTILE.items():
-        samples += [{"task_id": "HumanEval/0", "solution": code}, {"task_id": "HumanEval/0", "solution": canonical}]
-        names += [name, "canonical"]
-    path = write_jsonl(tmp_path / "hostile.jsonl", samples)
-    canary = tmp_path / "canary.txt"
-    canary.write_text("intact")
+    path, names, canary = write_hostile_samples(data_dir, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_CACHE_DIR": str(docker_cache)}
     proc = run_contained(
         [sys.executable, "-m", "harness", "execute", "--dataset", "humaneval+", "--samples", str(path),
          "--out", str(tmp_path / "out"), "--data-dir", str(data_dir), "--jobs", "2", "--backend", "docker",
          "--no-progress"], timeout=1500, env=env, cwd=str(REPO))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = read_jsonl(tmp_path / "out" / "results.jsonl")
-    assert len(rows) == len(names)
-    verdicts = {}
-    for name, row in zip(names, rows, strict=True):
-        if name == "canonical":
-            assert row["passed"], row
-        else:
-            verdicts[name] = (row["passed"], row["error_type"])
-    assert not [n for n, (ok, _) in verdicts.items() if ok], verdicts
+    verdicts = hostile_verdicts(read_jsonl(tmp_path / "out" / "results.jsonl"), names)
     assert canary.read_text() == "intact"
     expected = {
         "os_exit_in_call": "SystemExit", "segfault": "SegmentationFault", "memory_bomb": "MemoryError",

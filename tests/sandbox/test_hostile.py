@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -194,23 +195,41 @@ HOSTILE: dict[str, str] = {
 }
 
 
+def write_hostile_samples(data_dir: Path, directory: Path) -> tuple[Path, list[str], Path]:
+    """The hostile set, each sample followed by a canonical bystander, and a canary file the
+    samples must not change: ``(samples file, names in file order, canary)``."""
+    ds = load_dataset("humaneval+", data_dir)
+    canonical = ds.tasks["HumanEval/0"].canonical_program
+    samples, names = [], []
+    for name, code in HOSTILE.items():
+        samples += [{"task_id": "HumanEval/0", "solution": code}, {"task_id": "HumanEval/0", "solution": canonical}]
+        names += [name, "canonical"]
+    canary = directory / "canary.txt"
+    canary.write_text("intact")
+    return write_jsonl(directory / "hostile.jsonl", samples), names, canary
+
+
+def hostile_verdicts(rows: list[dict[str, Any]], names: list[str]) -> dict[str, tuple[bool, str | None]]:
+    """``name -> (passed, error_type)`` of the hostile samples; every bystander passed and no
+    hostile sample did."""
+    assert len(rows) == len(names)
+    verdicts = {}
+    for name, row in zip(names, rows, strict=True):
+        if name == "canonical":
+            assert row["passed"], row
+        else:
+            verdicts[name] = (row["passed"], row["error_type"])
+    passed = [n for n, (ok, _) in verdicts.items() if ok]
+    assert not passed, f"hostile samples passed: {passed}"
+    return verdicts
+
+
 @pytest.fixture(scope="module")
 def hostile_run(data_dir, tmp_path_factory):
     if shutil.which("bwrap") is None:
         pytest.skip("bubblewrap is not installed (CI installs it)")
     tmp = tmp_path_factory.mktemp("hostile")
-    ds = load_dataset("humaneval+", data_dir)
-    canonical = ds.tasks["HumanEval/0"].canonical_program
-    samples = []
-    names = []
-    for name, code in HOSTILE.items():
-        samples.append({"task_id": "HumanEval/0", "solution": code})
-        names.append(name)
-        samples.append({"task_id": "HumanEval/0", "solution": canonical})  # bystander
-        names.append("canonical")
-    path = write_jsonl(tmp / "hostile.jsonl", samples)
-    canary = tmp / "canary.txt"
-    canary.write_text("intact")
+    path, names, canary = write_hostile_samples(data_dir, tmp)
     env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_CACHE_DIR": str(tmp / "cache")}
     proc = run_contained(
         [sys.executable, "-m", "harness", "execute", "--dataset", "humaneval+", "--samples", str(path),
@@ -222,16 +241,7 @@ def hostile_run(data_dir, tmp_path_factory):
 def test_every_hostile_sample_fails_and_bystanders_pass(hostile_run):
     proc, names, tmp, canary = hostile_run
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = read_jsonl(tmp / "out" / "results.jsonl")
-    assert len(rows) == len(names)
-    verdicts = {}
-    for name, row in zip(names, rows, strict=False):
-        if name == "canonical":
-            assert row["passed"], row
-        else:
-            verdicts[name] = (row["passed"], row["error_type"])
-    passed = [n for n, (ok, _) in verdicts.items() if ok]
-    assert not passed, f"hostile samples passed: {passed}"
+    verdicts = hostile_verdicts(read_jsonl(tmp / "out" / "results.jsonl"), names)
     assert canary.read_text() == "intact"
     # the sample that kills its runner is named as such
     assert verdicts["kill_parent"][1] == "SandboxError"
