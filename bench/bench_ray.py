@@ -31,7 +31,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-TIMING_KEYS = {"duration_s", "attempts", "output"}
 
 
 def _samples(data_dir: Path, limit: int | None, out: Path, replicas: int = 1) -> int:
@@ -49,16 +48,9 @@ def _samples(data_dir: Path, limit: int | None, out: Path, replicas: int = 1) ->
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    return [{k: _unmeasured(k, v) for k, v in r.items() if k not in TIMING_KEYS
-             and not (k == "error_message" and r.get("error_type") == "TimeoutError")} for r in rows]
+    from tests.conftest import judged
 
-
-def _unmeasured(key: str, value: Any) -> Any:
-    """``over_limit`` without the CPU seconds it measured."""
-    if key == "over_limit" and isinstance(value, dict):
-        return {k: v for k, v in value.items() if k not in ("cpu_s", "over")}
-    return value
+    return judged([json.loads(x) for x in path.read_text().splitlines() if x.strip()])
 
 
 def _cli(prefix: list[str], backend: str, samples: Path, out: Path, data_dir: Path, jobs: int, env: dict[str, str],

@@ -41,6 +41,18 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+#: Fields that measure a run rather than judge it (``over_limit`` holds CPU times).
+TIMING_KEYS = frozenset({"duration_s", "attempts", "output", "over_limit"})
+
+
+def judged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as judged, for comparing two runs: no timing fields, and no time-out messages
+    (they quote the times they measured)."""
+    return [{k: v for k, v in r.items()
+             if k not in TIMING_KEYS and not (k == "error_message" and r.get("error_type") == "TimeoutError")}
+            for r in rows]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     gpu_ok = False
     try:

@@ -22,28 +22,14 @@ import pytest
 
 from harness.datasets import load_dataset
 from harness.execute import ExecuteConfig, execute_samples
-from tests.conftest import REPO, read_jsonl, write_jsonl
+from tests.conftest import REPO, judged, read_jsonl, write_jsonl
 from tests.mutants import mutants
 
 pytestmark = pytest.mark.ray
 
-#: Fields that measure a run rather than judge it (and a time-out's message quotes its timings).
-TIMING_KEYS = {"duration_s", "attempts", "output", "over_limit"}  # over_limit: CPU times
 #: Cheap tasks with mutants that pass, fail, raise, loop and time out.
 TASKS = {"humaneval+": ["HumanEval/0", "HumanEval/2", "HumanEval/4", "HumanEval/7", "HumanEval/13", "HumanEval/23"],
          "mbpp+": ["Mbpp/2", "Mbpp/3", "Mbpp/4", "Mbpp/6", "Mbpp/7", "Mbpp/8"]}
-
-
-def _strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: _unmeasured(k, v) for k, v in r.items() if k not in TIMING_KEYS
-             and not (k == "error_message" and r.get("error_type") == "TimeoutError")} for r in rows]
-
-
-def _unmeasured(key: str, value: Any) -> Any:
-    """``over_limit`` without the CPU seconds it measured."""
-    if key == "over_limit" and isinstance(value, dict):
-        return {k: v for k, v in value.items() if k not in ("cpu_s", "over")}
-    return value
 
 
 def _samples(name: str, data_dir: Path, path: Path) -> Path:
@@ -122,7 +108,7 @@ def test_verdicts_equal_local_backend(undisturbed, data_dir, tmp_path, name):
                                           data_dir=str(data_dir), progress=False))
     ray_rows = read_jsonl(ray_out / "results.jsonl")
     assert len(ray_rows) == len(local.rows) == len(read_jsonl(samples)) > 30
-    diffs = [(a, b) for a, b in zip(_strip(local.rows), _strip(ray_rows), strict=True) if a != b]
+    diffs = [(a, b) for a, b in zip(judged(local.rows), judged(ray_rows), strict=True) if a != b]
     assert not diffs, diffs[:3]
     kinds = {r["error_type"] for r in ray_rows}
     assert None in kinds and "AssertionError" in kinds and "TimeoutError" in kinds, kinds
@@ -169,7 +155,7 @@ def test_driver_killed_mid_run_resumes(cluster, undisturbed, data_dir, tmp_path)
     rerun = cluster.run(_argv(name, samples, out, data_dir, cluster.address), env=env, timeout=900)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     rows = read_jsonl(out / "results.jsonl")
-    assert _strip(rows) == _strip(read_jsonl(ray_out / "results.jsonl"))
+    assert judged(rows) == judged(read_jsonl(ray_out / "results.jsonl"))
     for row in kept:  # not run again: the very row written before the kill
         pos = row.pop("_pos")
         assert rows[pos] == row
@@ -195,7 +181,7 @@ def test_node_killed_mid_run_changes_nothing(cluster, undisturbed, data_dir, tmp
     assert len(before) < len(read_jsonl(samples)), "the node should die mid-run"
     rows = read_jsonl(out / "results.jsonl")
     assert len(rows) == len(read_jsonl(samples))
-    assert _strip(rows) == _strip(read_jsonl(ray_out / "results.jsonl"))
+    assert judged(rows) == judged(read_jsonl(ray_out / "results.jsonl"))
     sandbox = json.loads((out / "summary.json").read_text())["sandbox"]
     assert sandbox["lost_actors"], "the worker node's actor should be reported lost"
     assert all(not Path(f"/proc/{pid}").exists() for pid in killed)

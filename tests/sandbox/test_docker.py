@@ -24,14 +24,13 @@ import pytest
 
 from harness.datasets import load_dataset
 from harness.execute import ExecuteConfig, execute_samples
-from tests.conftest import REPO, read_jsonl, write_jsonl
+from tests.conftest import REPO, judged, read_jsonl, write_jsonl
 from tests.contain import run_contained
 from tests.mutants import mutants
 from tests.sandbox.test_hostile import hostile_verdicts, write_hostile_samples
 
 pytestmark = pytest.mark.docker
 
-TIMING_KEYS = {"duration_s", "attempts", "output", "over_limit"}  # over_limit: CPU times
 EP = "has_close_elements"
 
 
@@ -113,11 +112,7 @@ def _ours(pid: int | None = None) -> list[dict[str, Any]]:
     return [c for c in list_containers() if (c.get("Labels") or {}).get(LABEL_PID) == want]
 
 
-def _strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows without timing fields (a time-out's message quotes the times it measured)."""
-    return [{k: v for k, v in r.items()
-             if k not in TIMING_KEYS and not (k == "error_message" and r.get("error_type") == "TimeoutError")}
-            for r in rows]
+
 
 
 def _probe(backend: Any, body: str, pre: str = "") -> Any:
@@ -368,7 +363,7 @@ def test_parity_with_local_backend(docker_image, docker_cache, data_dir, tmp_pat
         rows[backend_name] = execute_samples(ExecuteConfig(
             name, path, tmp_path / backend_name, backend=backend_name, jobs=2, data_dir=str(data_dir),
             progress=False)).rows
-    local, docker = _strip(rows["local"]), _strip(rows["docker"])
+    local, docker = judged(rows["local"]), judged(rows["docker"])
     assert len(local) == len(docker) > 60
     diffs = [(a, b) for a, b in zip(local, docker, strict=True) if a != b]
     assert not diffs, diffs[:3]
