@@ -27,7 +27,7 @@ TIMING_KEYS = {"duration_s", "attempts", "output"}
 
 def _samples(dataset: str, data_dir: Path, limit: int | None, out: Path) -> int:
     sys.path.insert(0, str(REPO))
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
     from tests.mutants import mutants
 
     ds = load_dataset(dataset, data_dir)

@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--per-task", type=int, default=None, help="with --samples: the first N samples of each task")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
 
     data_dir = Path(args.data_dir)
     print(f"jobs={args.jobs} cores={os.cpu_count()}")
@@ -134,7 +134,7 @@ def _evalplus(samples: Path, name: str, dataset_file: Path, jobs: int, xdg: Path
 
 def _real_workload(path: Path, name: str, data_dir: Path, jobs: int, per_task: int | None) -> int:
     """Both tools on the same samples, warm caches, same workers (see the module docstring)."""
-    from harness.metrics import mean_pass_at_k
+    from harness.analysis.metrics import mean_pass_at_k
 
     samples = _read(path)
     if per_task is not None:

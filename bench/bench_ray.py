@@ -11,7 +11,7 @@
 3. Per-sample costs for docs/scale.md: judging one raw result (what a judging driver would pay),
    writing one row, and a node's CPU per sample (wall x runners / samples of the local run).
 
-The cluster is started here in its own network namespace, on loopback only (tests/harness/ray_cluster.py).
+The cluster is started here in its own network namespace, on loopback only (tests/harness/execution/ray_cluster.py).
 
     python bench/bench_ray.py [--jobs N] [--limit K] [--replicas R] [--data-dir DIR]
 """
@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 
 def _samples(data_dir: Path, limit: int | None, out: Path, replicas: int = 1) -> int:
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
     from tests.mutants import mutants
 
     ds = load_dataset("humaneval+", data_dir)
@@ -66,8 +66,8 @@ def _cli(prefix: list[str], backend: str, samples: Path, out: Path, data_dir: Pa
 _CEILING = r'''
 import json, sys, time
 sys.path.insert(0, {repo!r})
-from harness.execute import ExecuteConfig, execute_samples
-from harness.ray_backend import BATCH_ROWS, NodeExecutor, RayBackend
+from harness.execution.execute import ExecuteConfig, execute_samples
+from harness.execution.ray_backend import BATCH_ROWS, NodeExecutor, RayBackend
 
 ROWS = [json.loads(x) for x in open({rows!r}).read().splitlines() if x.strip()]
 
@@ -90,10 +90,10 @@ finally:
 
 def _costs(data_dir: Path, samples: Path, jobs: int) -> dict[str, float]:
     """Per-sample driver costs: judging a raw result, writing a row (CPU seconds)."""
-    from harness.datasets import load_dataset
-    from harness.execute import Judge, _make_row, build_job
-    from harness.expected import compute_expected
-    from harness.samples import read_samples
+    from harness.data.datasets import load_dataset
+    from harness.data.samples import read_samples
+    from harness.execution.execute import Judge, _make_row, build_job
+    from harness.execution.expected import compute_expected
     from sandbox.local import LocalBackend
 
     ds = load_dataset("humaneval+", data_dir)
@@ -130,7 +130,7 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, default=100, help="copies of the samples for the ceiling run")
     parser.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR", str(REPO.parent / "shared" / "data")))
     args = parser.parse_args()
-    from tests.harness.ray_cluster import LoopbackCluster
+    from tests.harness.execution.ray_cluster import LoopbackCluster
 
     data_dir = Path(args.data_dir)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ray-"))

@@ -125,7 +125,7 @@ def run(argv: Sequence[str]) -> int:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     import torch
 
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
     from harness.generation.engine import close_engines
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2)))

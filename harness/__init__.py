@@ -11,9 +11,9 @@ The public API, the one the command line itself calls (imported on first use, so
     result = execute_samples(ExecuteConfig(dataset="humaneval+", samples=Path("s.jsonl"), out=Path("ex")))
     result.summary["pass@1"]                            # also ex/summary.json, ex/results.jsonl
 
-(``execute``, ``train``: the names of the modules ``harness.execute`` and ``harness.train``, so
-their functions are ``execute_samples`` and ``train_student`` here.) Everything they write has a typed record (:mod:`harness.records`) that reads and writes its
-exact JSON, and :mod:`harness.store` reads result directories into them::
+(``execute``, ``train``: the names of the modules ``harness.execution.execute`` and ``harness.train``, so
+their functions are ``execute_samples`` and ``train_student`` here.) Everything they write has a typed record (:mod:`harness.results.records`) that reads and writes its
+exact JSON, and :mod:`harness.results.store` reads result directories into them::
 
     summary = EvalDir("eval").read()                    # EvalSummary
     summary.datasets["humaneval+"].precision_loss.plus
@@ -27,22 +27,22 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_dataset": ("harness.datasets", "load_dataset"),
-    "Task": ("harness.datasets", "Task"),
-    "execute_samples": ("harness.execute", "execute_samples"),
-    "ExecuteConfig": ("harness.execute", "ExecuteConfig"),
-    "ExecuteResult": ("harness.execute", "ExecuteResult"),
+    "load_dataset": ("harness.data.datasets", "load_dataset"),
+    "Task": ("harness.data.datasets", "Task"),
+    "execute_samples": ("harness.execution.execute", "execute_samples"),
+    "ExecuteConfig": ("harness.execution.execute", "ExecuteConfig"),
+    "ExecuteResult": ("harness.execution.execute", "ExecuteResult"),
     "evaluate": ("harness.pipeline", "evaluate"),
     "EvalConfig": ("harness.pipeline", "EvalConfig"),
     "EvalResult": ("harness.pipeline", "EvalResult"),
     "train_student": ("harness.train", "train"),
     "TrainConfig": ("harness.train", "TrainConfig"),
-    "pass_at_k": ("harness.metrics", "pass_at_k"),
-    **{name: ("harness.records", name) for name in (
+    "pass_at_k": ("harness.analysis.metrics", "pass_at_k"),
+    **{name: ("harness.results.records", name) for name in (
         "ResultRow", "RunSummary", "EvalSummary", "Comparison", "ModelBlock", "Metamorphic",
         "GateConfig", "GateCheck", "GateResult")},
-    "EvalDir": ("harness.store", "EvalDir"),
-    "RunDir": ("harness.store", "RunDir"),
+    "EvalDir": ("harness.results.store", "EvalDir"),
+    "RunDir": ("harness.results.store", "RunDir"),
 }
 
 __all__ = [
@@ -53,11 +53,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers
-    from harness.datasets import Task, load_dataset
-    from harness.execute import ExecuteConfig, ExecuteResult, execute_samples
-    from harness.metrics import pass_at_k
+    from harness.analysis.metrics import pass_at_k
+    from harness.data.datasets import Task, load_dataset
+    from harness.execution.execute import ExecuteConfig, ExecuteResult, execute_samples
     from harness.pipeline import EvalConfig, EvalResult, evaluate
-    from harness.records import (
+    from harness.results.records import (
         Comparison,
         EvalSummary,
         GateCheck,
@@ -68,7 +68,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
         ResultRow,
         RunSummary,
     )
-    from harness.store import EvalDir, RunDir
+    from harness.results.store import EvalDir, RunDir
     from harness.train import TrainConfig
     from harness.train import train as train_student
 

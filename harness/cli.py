@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from harness import __version__
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 # Registry of sub-commands: name -> module. Order is the order shown in --help.
 COMMANDS: dict[str, str] = {

@@ -2,7 +2,7 @@
 
 Pipeline, per dataset and per model: samples (generated with :mod:`harness.generation`, or a
 pre-generated evalplus-style file filtered to the dataset's tasks), sandboxed execution
-(:mod:`harness.execute`), then paired statistics (:mod:`harness.stats`) and the taxonomy
+(:mod:`harness.execution.execute`), then paired statistics (:mod:`harness.analysis.stats`) and the taxonomy
 profile (:mod:`harness.taxonomy`).
 
 Caching. Generating and executing a model is the heavy part, and the teacher is the same across
@@ -23,10 +23,10 @@ Output directory (the contract the report, the gate and the metamorphic section 
     DIR/{student,teacher}/<dataset>/{samples.jsonl,results.jsonl,summary.json}
 
 The stages run in this order, each called here by name: generation and execution per model and
-dataset (cached), the comparison (:mod:`harness.compare`), ``--metamorphic`` (the metamorphic
+dataset (cached), the comparison (:mod:`harness.analysis.compare`), ``--metamorphic`` (the metamorphic
 section per dataset, :mod:`harness.metamorphic.evaluation`), ``--gate`` (the verdict,
-:func:`harness.gate.gated`), then summary.json through :mod:`harness.store` and the files derived
-from it (junit.xml, summary.md, report.html) through :func:`harness.report.write_report`.
+:func:`harness.analysis.gate.gated`), then summary.json through :mod:`harness.results.store` and the files derived
+from it (junit.xml, summary.md, report.html) through :func:`harness.reporting.report.write_report`.
 """
 
 from __future__ import annotations
@@ -46,18 +46,18 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.compare import compare
-from harness.datasets import Dataset, load_dataset
-from harness.errors import InfraError, UsageError
-from harness.records import (
+from harness.analysis.compare import compare
+from harness.analysis.stats import (
+    mean_precision_loss,
+)
+from harness.core.errors import InfraError, UsageError
+from harness.data.datasets import Dataset, load_dataset
+from harness.results.records import (
     EvalSummary,
     ModelInfo,
     Rates,
 )
-from harness.stats import (
-    mean_precision_loss,
-)
-from harness.store import (
+from harness.results.store import (
     EvalDir,
     RunDir,
     read_jsonl,
@@ -75,12 +75,12 @@ CACHE_FORMAT = 1
 RUN_FILES: tuple[str, ...] = ("samples.jsonl", "results.jsonl", "summary.json")
 #: Modules whose source decides verdicts and labels: their hash invalidates cached results.
 VERDICT_MODULES: tuple[str, ...] = (
-    "harness.execute",
-    "harness.records",
-    "harness.oracle",
-    "harness.expected",
-    "harness.samples",
-    "harness.datasets",
+    "harness.execution.execute",
+    "harness.results.records",
+    "harness.execution.oracle",
+    "harness.execution.expected",
+    "harness.data.samples",
+    "harness.data.datasets",
     "harness.taxonomy",
     "sandbox.runner",
 )
@@ -112,7 +112,7 @@ class EvalConfig:
     device: str = "auto"
     seed: int = 0
     limit: int | None = None
-    # generation engines (harness.registry.ENGINES): one for both models, or one per role
+    # generation engines (harness.core.registry.ENGINES): one for both models, or one per role
     engine: str = "transformers"
     student_engine: str | None = None
     teacher_engine: str | None = None
@@ -134,7 +134,7 @@ class EvalConfig:
     metamorphic: bool = False
     metamorphic_relations: Sequence[str] | None = None  # None: every registered relation
     gate: Path | None = None
-    cache_dir: Path | None = None  # default: harness.expected.cache_root() / "models"
+    cache_dir: Path | None = None  # default: harness.execution.expected.cache_root() / "models"
     progress: bool | None = None
     quiet: bool = False
 
@@ -273,7 +273,7 @@ def _flag(role: str, what: str) -> str:
 def _read_samples_lines(path: Path, flag: str) -> list[tuple[str, str]]:
     """(task_id, line) of every sample line; the same checks as ``harness execute`` up front,
     so a bad file fails before any model is loaded."""
-    from harness.samples import sample_rows
+    from harness.data.samples import sample_rows
 
     return [(row["task_id"], line) for _, row, line in sample_rows(path, flag)]
 
@@ -291,11 +291,11 @@ def _check_options(config: EvalConfig) -> None:
     if config.gate is not None:
         if not Path(config.gate).is_file():
             raise UsageError(f"gate file not found: {config.gate}")
-        from harness.gate import load_gate
+        from harness.analysis.gate import load_gate
 
         load_gate(config.gate)  # a malformed gate exits 2 before anything heavy runs
 
-    from harness.registry import DATASETS
+    from harness.core.registry import DATASETS
 
     for name in config.datasets:  # names first: loading a dataset takes seconds
         if name.lower().replace("plus", "+") not in DATASETS:
@@ -378,7 +378,7 @@ def _plan(config: EvalConfig) -> _Plan:
     if config.cache_dir is not None:
         cache_dir = Path(config.cache_dir).expanduser()
     else:
-        from harness.expected import cache_root
+        from harness.execution.expected import cache_root
 
         cache_dir = cache_root() / "models"
     return _Plan(datasets, _task_ids(config, datasets, models), models, cache_dir)
@@ -485,7 +485,7 @@ class _Runner:
 
     def backend(self) -> Any:
         if self._backend is None:
-            from harness.registry import make_backend
+            from harness.core.registry import make_backend
             from sandbox import SandboxUnavailable
 
             try:
@@ -550,7 +550,7 @@ class _Runner:
         return True
 
     def _execute(self, dataset: Dataset, entry: Path, label: str) -> Any:
-        from harness.execute import ExecuteConfig, execute_samples
+        from harness.execution.execute import ExecuteConfig, execute_samples
 
         self.log(f"{label}: executing in the {self.config.backend} sandbox")
         cfg = ExecuteConfig(dataset=dataset.name, samples=entry / "samples.jsonl", out=entry,
@@ -571,7 +571,7 @@ def _now() -> str:
 
 
 def _write_summary(out: EvalDir, summary: Mapping[str, Any]) -> None:
-    out.write(summary)  # summary.md, junit.xml and report.html follow from it (harness.report)
+    out.write(summary)  # summary.md, junit.xml and report.html follow from it (harness.reporting.report)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -620,8 +620,8 @@ def _comparison(config: EvalConfig, plan: _Plan, runs: dict[str, dict[str, Model
 
 def _metamorphic(config: EvalConfig, result: EvalResult) -> None:
     """``datasets.<name>.metamorphic`` for every dataset of the eval."""
+    from harness.core.registry import make_backend
     from harness.metamorphic.evaluation import evaluate_dataset
-    from harness.registry import make_backend
 
     backend = make_backend(config.backend, jobs=config.jobs, limits=config.limits, **config.backend_options)
     try:
@@ -633,8 +633,8 @@ def _metamorphic(config: EvalConfig, result: EvalResult) -> None:
 
 def _gate(config: EvalConfig, result: EvalResult) -> None:
     """The release verdict on the fresh summary (printed after the results table by
-    :func:`harness.report.render_console`); the report writes junit.xml."""
-    from harness.gate import gated, load_gate
+    :func:`harness.reporting.report.render_console`); the report writes junit.xml."""
+    from harness.analysis.gate import gated, load_gate
 
     assert config.gate is not None
     result.summary["gate"] = gated(result.summary, load_gate(config.gate)).to_dict()
@@ -652,7 +652,7 @@ def evaluate(config: EvalConfig) -> EvalResult:
 
     plan = _plan(config)
     out = EvalDir(config.out)
-    from harness.execute import prepare_out
+    from harness.execution.execute import prepare_out
 
     prepare_out(out.path)  # read-only or foreign: one line, exit 2, before any work
     for ds in plan.datasets:
@@ -672,7 +672,7 @@ def evaluate(config: EvalConfig) -> EvalResult:
         log("gate done")
     if config.metamorphic or config.gate is not None:
         _write_summary(out, result.summary)
-    from harness.report import write_report
+    from harness.reporting.report import write_report
 
     write_report(out.path)
     return result

@@ -1,6 +1,6 @@
 """Execution sandbox: a stdlib-only runner (``sandbox.runner``) and backends that host it.
 
-This package never imports ``harness``. Backends are chosen by name through ``harness.registry.BACKENDS``.
+This package never imports ``harness``. Backends are chosen by name through ``harness.core.registry.BACKENDS``.
 """
 
 from __future__ import annotations

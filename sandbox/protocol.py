@@ -28,7 +28,7 @@ REFERENCE_TOTAL = 600.0
 #: (metamorphic validity): slow enough to be suspicious, fast enough not to stall a run.
 UNJUDGED_TEST_LIMIT = 20.0
 #: A test may run to (1 + TIME_GRACE) x its CPU limit before the runner kills it. One that
-#: finishes over its limit is a time-out only once confirmed (see ``harness.execute.Judge``);
+#: finishes over its limit is a time-out only once confirmed (see ``harness.execution.execute.Judge``);
 #: one killed at the grace is a time-out at once: CPU-time inflation under load was seen up to
 #: 25 %, so only a test that needs more than its limit alone gets that far.
 TIME_GRACE = 0.5

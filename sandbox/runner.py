@@ -825,7 +825,7 @@ class _Watch:
         self.limits = [float(x) for x in job.get("limits") or []]
         self.n_inputs = int(job.get("n_inputs") or 0)
         # A test may run to (1 + grace) x its limit before it is killed: the host decides what a
-        # test that finished over its limit means (see harness.execute).
+        # test that finished over its limit means (see harness.execution.execute).
         self.grace = 1.0 + max(0.0, float(job.get("grace") or 0.0))
         self.wall_factor = float(job.get("wall_factor", 3.0))
         self.wall_total = float(job.get("wall_total", 120.0))

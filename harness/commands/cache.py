@@ -1,4 +1,4 @@
-"""``harness cache info | clear [--expected|--models]``: the on-disk cache (see harness.cache)."""
+"""``harness cache info | clear [--expected|--models]``: the on-disk cache (see harness.core.cache)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cache import cache_info, clear_cache
-    from harness.errors import UsageError
-    from harness.expected import cache_root
-    from harness.humanize import human_bytes
+    from harness.core.cache import cache_info, clear_cache
+    from harness.core.errors import UsageError
+    from harness.execution.expected import cache_root
+    from harness.reporting.humanize import human_bytes
 
     action = getattr(args, "cache_command", None)
     root = cache_root()

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from harness.registry import DATASETS
+from harness.core.registry import DATASETS
 
 
 def add_parser(subparsers: Any) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 from harness.commands.execute import add_limit_args
 from harness.commands.generate import add_engine_options, engine_kwargs
+from harness.core.registry import BACKENDS, DATASETS, TEMPLATES
 from harness.generation.loading import DTYPE_NAMES
-from harness.registry import BACKENDS, DATASETS, TEMPLATES
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -72,7 +72,7 @@ def _relation_names(spec: str | None) -> list[str] | None:
 
     chosen = names(spec)
     if not chosen:
-        from harness.errors import UsageError
+        from harness.core.errors import UsageError
 
         raise UsageError("--metamorphic-relations names no relation")
     return chosen
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from harness import EvalConfig, evaluate
     from harness.commands.execute import backend_options, limits_from_args
     from harness.pipeline import DEFAULT_DATASETS
-    from harness.report import render_console
+    from harness.reporting.report import render_console
 
     engine = engine_kwargs(args)
     config = EvalConfig(

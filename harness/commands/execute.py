@@ -1,4 +1,4 @@
-"""``harness execute``: run a samples file in the sandbox (see harness.execute)."""
+"""``harness execute``: run a samples file in the sandbox (see harness.execution.execute)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.registry import BACKENDS, DATASETS
+from harness.core.registry import BACKENDS, DATASETS
 
 
 def add_parser(sub: Any) -> None:
@@ -46,7 +46,7 @@ def add_limit_args(p: argparse.ArgumentParser) -> None:
 def limits_from_args(args: argparse.Namespace) -> Any:
     from dataclasses import replace
 
-    from harness.errors import UsageError
+    from harness.core.errors import UsageError
     from sandbox import Limits
 
     limits = Limits()
@@ -68,7 +68,7 @@ def limits_from_args(args: argparse.Namespace) -> Any:
 
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:
     """Backend-specific options (``--ray-address``), checked against ``--backend``."""
-    from harness.errors import UsageError
+    from harness.core.errors import UsageError
 
     address = getattr(args, "ray_address", None)
     if address is None:
@@ -83,7 +83,7 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from harness import ExecuteConfig, execute_samples
-    from harness.errors import UsageError
+    from harness.core.errors import UsageError
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")

@@ -22,6 +22,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.gate import run_gate_for_eval
+    from harness.analysis.gate import run_gate_for_eval
 
     return run_gate_for_eval(args.dir, args.config, verbose=args.verbose)

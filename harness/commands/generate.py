@@ -12,8 +12,8 @@ import argparse
 import os
 from typing import Any
 
+from harness.core.registry import DATASETS, ENGINES, TEMPLATES
 from harness.generation.config import DTYPE_NAMES, GenerationConfig
-from harness.registry import DATASETS, ENGINES, TEMPLATES
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -148,11 +148,11 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         **engine_kwargs(args),
     ).validate()
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
     from harness.generation.engine import engine_class, generate_samples
 
     if args.limit is not None and args.limit < 0:
-        from harness.errors import UsageError
+        from harness.core.errors import UsageError
 
         raise UsageError(f"--limit must be >= 0 (got {args.limit})")
     engine_class(config.engine).check(config)  # a model that cannot exist fails before the data

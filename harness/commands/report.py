@@ -17,7 +17,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.report import write_report
+    from harness.reporting.report import write_report
 
     out = write_report(args.dir)
     print(f"wrote {out} and {out.parent / 'summary.md'}")

@@ -29,7 +29,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.errors import InfraError, UsageError
+    from harness.core.errors import InfraError, UsageError
     from sandbox.errors import SandboxUnavailable
 
     if getattr(args, "sandbox_command", None) != "build":

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from harness.core.registry import METHODS
 from harness.generation.loading import DTYPE_NAMES
 from harness.generation.templates import training_templates
-from harness.registry import METHODS
 from harness.train import PRECISIONS
 
 

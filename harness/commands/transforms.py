@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.registry import DATASETS
+from harness.core.registry import DATASETS
 
 RunnerFactory = Callable[[Sequence[Any], argparse.Namespace], Any]
 """Builds the ``run_outputs`` callable for ``check`` from the tasks and the arguments (the

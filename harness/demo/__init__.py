@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 
 DEMO_NOTE = (
     "Demonstration models: the teacher and students were trained from scratch by `harness demo` on "
@@ -78,7 +78,7 @@ def _log(msg: str) -> None:
 
 
 def _train_data(config: DemoConfig) -> tuple[Path, list[str]]:
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
 
     ds = load_dataset(config.dataset, config.data_dir).select(limit=config.n_tasks)
     path = config.out / "data" / "train.jsonl"
@@ -90,13 +90,13 @@ def _train_data(config: DemoConfig) -> tuple[Path, list[str]]:
 
 
 def _make_models(config: DemoConfig) -> tuple[Path, Path]:
-    from harness.datasets import resolve_data_dir
+    from harness.data.datasets import resolve_data_dir
     from harness.demo.tiny import corpus_from_data_dir, make_model, train_tokenizer
 
     data_dir = resolve_data_dir(config.data_dir)
     texts = corpus_from_data_dir(data_dir) if data_dir else []
     if not texts:
-        from harness.datasets import load_dataset
+        from harness.data.datasets import load_dataset
 
         ds = load_dataset(config.dataset, config.data_dir)
         texts = [t.canonical_program for t in ds.tasks.values()]
@@ -143,9 +143,9 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
                        teacher=teacher)
     config.timings["distill_s"] = time.perf_counter() - t
 
-    from harness.gate import apply_gate
+    from harness.analysis.gate import apply_gate
     from harness.pipeline import EvalConfig, evaluate
-    from harness.store import EvalDir
+    from harness.results.store import EvalDir
 
     gate_path = config.out / "gate.toml"
     gate_path.write_text(EXAMPLE_GATE)

@@ -20,7 +20,7 @@ import torch
 from transformers import GenerationConfig as HFGenerationConfig
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from harness.errors import InfraError
+from harness.core.errors import InfraError
 from harness.generation.config import GenerationConfig
 from harness.generation.engine import Completion, Engine, Request, seed_for
 from harness.generation.engine import generate_samples as _generate_samples

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 from harness.generation.loading import DTYPE_NAMES, DTYPES, canonical_dtype  # noqa: F401
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -54,7 +54,7 @@ class GenerationConfig:
     seed: int = 0
     #: Static KV cache (+ the auto torch.compile transformers applies to it): None = on CUDA only.
     static_cache: bool | None = None
-    #: What generates (``harness.registry.ENGINES``): transformers, vllm or openai.
+    #: What generates (``harness.core.registry.ENGINES``): transformers, vllm or openai.
     engine: str = "transformers"
     #: openai engine: the server (``http://host:port/v1``), the variable holding its API key,
     #: concurrent requests, seconds per request and retries (429 and 5xx, with backoff).
@@ -98,7 +98,7 @@ class GenerationConfig:
         return self
 
     def _validate_engine(self) -> None:
-        from harness.registry import ENGINES
+        from harness.core.registry import ENGINES
 
         ENGINES.get(self.engine)  # unknown name: exit 2 with the list
         if self.engine == "openai":

@@ -4,7 +4,7 @@ An engine turns rendered prompts into raw text; everything around that is shared
 engines cannot drift apart: which tasks and samples are still missing (resume), how prompts are
 rendered (templates), where output stops and how it is cleaned (``Template.postprocess``), what
 a samples line holds, and the settings hash a samples file is resumed under. Engines are
-registered by name in ``harness.registry.ENGINES``: ``transformers`` (in-process), ``vllm``
+registered by name in ``harness.core.registry.ENGINES``: ``transformers`` (in-process), ``vllm``
 (offline engine in a worker process) and ``openai`` (any OpenAI-compatible server).
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.errors import InfraError, UsageError
+from harness.core.errors import InfraError, UsageError
 from harness.generation.config import GenerationConfig
 from harness.generation.distributed import Dist, close_dist, init_dist
 from harness.generation.samples import SampleWriter, finalize, read_samples, shard_path, shard_paths
@@ -149,7 +149,7 @@ class Engine(ABC):
 
 
 def engine_class(name: str) -> type[Engine]:
-    from harness.registry import ENGINES
+    from harness.core.registry import ENGINES
 
     cls: type[Engine] = ENGINES.get(name)
     return cls

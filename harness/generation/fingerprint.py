@@ -32,7 +32,7 @@ def _file_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _HASH_MEMO:
-        from harness.store import sha256_file
+        from harness.results.store import sha256_file
 
         _HASH_MEMO[key] = sha256_file(path)
     return _HASH_MEMO[key]

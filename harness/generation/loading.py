@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import InfraError, UsageError
+from harness.core.errors import InfraError, UsageError
 
 if TYPE_CHECKING:
     import torch

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.errors import InfraError
+from harness.core.errors import InfraError
 from harness.generation.config import GenerationConfig
 from harness.generation.engine import Completion, Engine, Request
 from harness.generation.templates import ChatTemplate, Template

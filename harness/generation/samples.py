@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.store import write_jsonl_atomic
+from harness.results.store import write_jsonl_atomic
 
 Key = tuple[str, int]
 

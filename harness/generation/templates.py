@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
+from harness.core.registry import TEMPLATES
 from harness.generation.stops import (
     ALPACA_STOPS,
     StopRule,
@@ -23,7 +24,6 @@ from harness.generation.stops import (
     completion_stops,
     extract_code,
 )
-from harness.registry import TEMPLATES
 
 
 @dataclass(frozen=True)

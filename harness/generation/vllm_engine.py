@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from harness.errors import InfraError, UsageError
+from harness.core.errors import InfraError, UsageError
 from harness.generation.config import GenerationConfig
 from harness.generation.engine import Completion, Engine, Request
 from harness.generation.templates import Template

@@ -16,14 +16,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
-from harness.registry import RELATIONS
+from harness.core.registry import RELATIONS
 
 Group = Literal["strict", "soft"]
 
 
 @runtime_checkable
 class TaskLike(Protocol):
-    """What a relation needs from a task (``harness.datasets.Task`` has these fields)."""
+    """What a relation needs from a task (``harness.data.datasets.Task`` has these fields)."""
 
     @property
     def task_id(self) -> str: ...
@@ -293,7 +293,7 @@ class Relation(ABC):
         return f"<Relation {self.name} ({self.group})>"
 
 
-#: The relations by name (``harness.registry.RELATIONS``); importing the package fills it.
+#: The relations by name (``harness.core.registry.RELATIONS``); importing the package fills it.
 REGISTRY = RELATIONS
 
 R = TypeVar("R", bound=type[Relation])

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 from harness.metamorphic.base import REGISTRY, TaskLike, get_relations
 from harness.metamorphic.runner import RunOutputs, dataset_inputs, subprocess_runner
 from harness.metamorphic.validity import ValidityTable, validate
@@ -18,7 +18,7 @@ RunnerFactory = Callable[[Sequence[TaskLike]], RunOutputs]
 
 
 def load_dataset(name: str, data_dir: str | None) -> Any:
-    from harness.datasets import load_dataset as load
+    from harness.data.datasets import load_dataset as load
 
     return load(name, data_dir=data_dir)
 

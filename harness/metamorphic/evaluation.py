@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.datasets import Dataset, load_dataset
+from harness.data.datasets import Dataset, load_dataset
 from harness.metamorphic.base import Transformed
 from harness.metamorphic.metrics import (
     FIDELITY_DEFINITION,
@@ -36,7 +36,7 @@ from harness.metamorphic.metrics import (
 )
 from harness.metamorphic.teacher_forced import TokenStats, pooled
 from harness.metamorphic.validity import valid_transforms, validate
-from harness.store import RunDir
+from harness.results.store import RunDir
 from sandbox import Backend, Job, Output, Raised
 from sandbox.protocol import UNJUDGED_TEST_LIMIT
 
@@ -52,7 +52,7 @@ Forced = dict[Pair, tuple[TokenStats, TokenStats]]  # pair -> (original, transfo
 def sandbox_run_outputs(dataset: Dataset, backend: Backend) -> Any:
     """A ``run_outputs`` callable for :func:`validate`: each program on all of its task's inputs
     in the sandbox (no early stop); ``None`` for a program that did not run to the end."""
-    from harness.expected import all_inputs, encoded_inputs
+    from harness.execution.expected import all_inputs, encoded_inputs
 
     def run(programs: list[tuple[str, str, str]]) -> list[list[Any] | None]:
         jobs = []
@@ -133,7 +133,7 @@ def _collect(ds: Dataset, run: RunDir, plus: bool) -> dict[str, _Run]:
 def _run_prompts(config: Any, ds: Dataset, role: str, directory: Path, prompts: dict[str, _Prompt],
                  backend: Backend) -> dict[str, _Run]:
     """Generate one sample per prompt with ``role``'s model and execute it (resumable files)."""
-    from harness.execute import ExecuteConfig, execute_samples
+    from harness.execution.execute import ExecuteConfig, execute_samples
     from harness.generation import generate_samples
 
     directory.mkdir(parents=True, exist_ok=True)

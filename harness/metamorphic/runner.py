@@ -55,7 +55,7 @@ sys.__stdout__.write(json.dumps(out))
 
 def dataset_inputs(tasks: Iterable[Any], which: str = "all") -> dict[str, list[list[Any]]]:
     """Inputs per task id: ``base``, ``plus`` or ``all`` (base then plus). Reads the
-    ``base_inputs``/``plus_inputs`` of ``harness.datasets.Task`` or the raw evalplus
+    ``base_inputs``/``plus_inputs`` of ``harness.data.datasets.Task`` or the raw evalplus
     ``base_input``/``plus_input`` fields."""
     if which not in ("base", "plus", "all"):
         raise ValueError(f"which must be base, plus or all, not {which!r}")

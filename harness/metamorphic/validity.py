@@ -151,7 +151,7 @@ class ValidityTable:
 
 
 def dataset_tasks(dataset: Any) -> list[TaskLike]:
-    """Tasks of a ``harness.datasets.Dataset`` (``.tasks`` mapping) or of any iterable."""
+    """Tasks of a ``harness.data.datasets.Dataset`` (``.tasks`` mapping) or of any iterable."""
     tasks = getattr(dataset, "tasks", dataset)
     if isinstance(tasks, dict):
         return list(tasks.values())

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from harness.registry import TAXONOMY_RULES
+from harness.core.registry import TAXONOMY_RULES
 
 __all__ = [
     "LABELS",

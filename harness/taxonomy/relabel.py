@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
-from harness.store import RunDir, match_samples, read_json_object, read_jsonl, write_jsonl_atomic
+from harness.core.errors import UsageError
+from harness.results.store import (
+    RunDir,
+    match_samples,
+    read_json_object,
+    read_jsonl,
+    write_jsonl_atomic,
+)
 from harness.taxonomy import classify_rows, render_table13, table13
 
 
@@ -39,7 +45,7 @@ def relabel(
 ) -> Relabelled:
     """Re-classify every failure of RESULTS_DIR/results.jsonl in place (``samples`` defaults to
     RESULTS_DIR/samples.jsonl, ``dataset`` to the one summary.json names)."""
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
 
     results_dir = Path(results_dir)
     if not results_dir.is_dir():

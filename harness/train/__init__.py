@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import InfraError, UsageError
+from harness.core.errors import InfraError, UsageError
 
 if TYPE_CHECKING:
     from harness.train.methods import MethodSpec
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["PRECISIONS", "TrainConfig", "TrainResult", "train"]
 
 #: Mixed-precision modes of the student step (``--precision``); the methods are
-#: ``harness.registry.METHODS``.
+#: ``harness.core.registry.METHODS``.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -152,7 +152,7 @@ def train(config: TrainConfig) -> TrainResult:
     records = load_records(cfg.data, cfg.limit)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    from harness.progress import progress_mode
+    from harness.reporting.progress import progress_mode
 
     mode = progress_mode(cfg.progress)  # a bar on a terminal, lines in logs, or nothing
     progress = mode == "bar"

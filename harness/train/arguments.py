@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import TrainingArguments
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 from harness.train.methods import MethodSpec, check_distill_options
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class DistillArguments(TrainingArguments):
     """TrainingArguments for :class:`harness.train.trainer.DistillTrainer`."""
 
-    method: str = field(default="sft", metadata={"help": "a name of harness.registry.METHODS"})
+    method: str = field(default="sft", metadata={"help": "a name of harness.core.registry.METHODS"})
     temperature: float = field(default=1.0, metadata={"help": "softmax temperature of the KD losses"})
     chunk_size: int = field(default=512, metadata={"help": "response tokens per fp32 loss chunk"})
     beta_lr: float = field(default=0.01, metadata={"help": "AdamW step size of beta"})

@@ -1,7 +1,7 @@
 """The distillation methods (``harness train --method``): how each one trains.
 
 Kept free of torch so that the command line lists them (choices, help) without importing it.
-Each method is a :class:`MethodSpec` in :data:`harness.registry.METHODS`; ``fixed:<beta>`` is a
+Each method is a :class:`MethodSpec` in :data:`harness.core.registry.METHODS`; ``fixed:<beta>`` is a
 family, resolved by :func:`resolve_method` from its registered template entry.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from harness.errors import UsageError
-from harness.registry import METHODS
+from harness.core.errors import UsageError
+from harness.core.registry import METHODS
 
 
 @dataclass(frozen=True)

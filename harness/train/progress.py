@@ -8,7 +8,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from harness.progress import LineProgress
+from harness.reporting.progress import LineProgress
 
 
 class ProgressLines(TrainerCallback):

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 from harness.train.data import IGNORE_INDEX
 from harness.train.losses import beta_regulariser, distill_loss
 from harness.train.methods import MethodSpec

@@ -9,7 +9,7 @@ generation cut by the token limit).
 
 Used twice: ``test_taxonomy.py`` checks the structure and classifies each entry against the
 row the sandbox is expected to produce (:func:`expected_row`); the slow sandbox test runs
-every solution through ``harness.execute`` and checks the label end to end.
+every solution through ``harness.execution.execute`` and checks the label end to end.
 
 Keys: ``id`` (unique), ``task_id``, ``solution``, ``category`` (the label), ``error_type`` (the
 exception the sandbox should report), ``message`` (``str(exc)`` as CPython 3.11 words it, or

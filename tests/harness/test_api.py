@@ -13,7 +13,7 @@ def test_every_public_name_resolves() -> None:
         assert getattr(harness, name) is not None, name
     import importlib
 
-    for module in ("harness.execute", "harness.train", "harness.pipeline"):  # loaded submodules
+    for module in ("harness.execution.execute", "harness.train", "harness.pipeline"):  # loaded submodules
         importlib.import_module(module)  # of the same names do not shadow the functions
 
     assert callable(harness.execute_samples) and callable(harness.train_student) and callable(harness.evaluate)
@@ -22,7 +22,7 @@ def test_every_public_name_resolves() -> None:
 
 
 @pytest.mark.parametrize(("module", "name", "argv"), [
-    ("harness.execute", "execute_samples", ["execute", "--dataset", "humaneval", "--samples", "s.jsonl", "--out", "o"]),
+    ("harness.execution.execute", "execute_samples", ["execute", "--dataset", "humaneval", "--samples", "s.jsonl", "--out", "o"]),
     ("harness.train", "train", ["train", "--method", "sft", "--student", "s", "--teacher", "t", "--data", "d",
                                 "--out", "o"]),
     ("harness.pipeline", "evaluate", ["eval", "--student-samples", "s.jsonl", "--teacher-samples", "t.jsonl",

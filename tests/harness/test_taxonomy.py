@@ -354,7 +354,7 @@ def test_fixture_covers_every_category_on_both_benchmarks() -> None:
 
 @needs_data
 def test_fixture_tasks_exist_and_entry_points_match() -> None:
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
 
     datasets = {
         "HumanEval": load_dataset("humaneval+", DATA_DIR),
@@ -373,7 +373,7 @@ def test_fixture_classifies_as_labelled_from_the_expected_row(fx: dict[str, Any]
     row = expected_row(fx)
     entry = _entry_point_of(fx)
     assert classify(row, fx["solution"], entry) == fx["category"]
-    # the same without an explicit entry point (harness.execute's seam passes none)...
+    # the same without an explicit entry point (harness.execution.execute's seam passes none)...
     assert classify(row, fx["solution"]) == fx["category"]
     # ...and with the MRO the sandbox sends along
     chained = {**row, "exception_chain": list(exception_chain(row))}
@@ -550,7 +550,7 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _results_dir(tmp_path: Path, *, completion: bool = False) -> tuple[Path, list[dict[str, Any]]]:
     """A results directory as ``harness execute`` leaves it, for the HumanEval fixtures."""
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
 
     dataset = load_dataset("humaneval+", DATA_DIR)
     fixtures = [fx for fx in FIXTURES if fx["task_id"].startswith("HumanEval/")]

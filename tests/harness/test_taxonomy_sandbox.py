@@ -25,7 +25,7 @@ BENCHMARKS = {"HumanEval": "humaneval+", "Mbpp": "mbpp+"}
 
 
 def _execute(tmp_path: Path, dataset: str, fixtures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    execute = pytest.importorskip("harness.execute")
+    execute = pytest.importorskip("harness.execution.execute")
     from sandbox import SandboxUnavailable
 
     samples = tmp_path / "samples.jsonl"

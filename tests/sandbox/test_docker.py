@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from harness.datasets import load_dataset
-from harness.execute import ExecuteConfig, execute_samples
+from harness.data.datasets import load_dataset
+from harness.execution.execute import ExecuteConfig, execute_samples
 from tests.conftest import REPO, judged, read_jsonl, write_jsonl
 from tests.contain import run_contained
 from tests.mutants import mutants
@@ -561,6 +561,6 @@ def test_sandbox_build_command(docker_image):
 
 
 def test_candidates_import_numpy_but_not_the_harness(docker_image, docker_cache, data_dir, tmp_path):
-    from tests.harness.test_execute import check_candidate_packages
+    from tests.harness.execution.test_execute import check_candidate_packages
 
     check_candidate_packages("docker", data_dir, tmp_path)

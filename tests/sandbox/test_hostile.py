@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.datasets import load_dataset
+from harness.data.datasets import load_dataset
 from tests.conftest import REPO, read_jsonl, write_jsonl
 from tests.contain import run_contained
 
@@ -80,7 +80,7 @@ HOSTILE: dict[str, str] = {
         return g[p['entry_point']](numbers, threshold)
     """),
     "import_harness_dataset": _fn("""
-        from harness.datasets import load_dataset
+        from harness.data.datasets import load_dataset
         t = load_dataset('humaneval+').tasks['HumanEval/0']
         g = {}
         exec(t.canonical_program, g)

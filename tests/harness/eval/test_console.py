@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.harness import report_fixtures as rf
+from tests.harness.reporting import report_fixtures as rf
 
 
 def test_gate_verdict_once_after_the_table_and_the_files_named_last(tmp_path: Path, data_dir: Path) -> None:

@@ -82,11 +82,11 @@ def test_teacher_cache_hit_with_another_student(first_eval: tuple[Path, Path, in
     cached = cache / teacher_key / "humaneval" / "results.jsonl"
     mtimes = (cached.stat().st_mtime_ns, (cached.parent / "samples.jsonl").stat().st_mtime_ns)
 
-    import harness.execute
+    import harness.execution.execute
     import harness.generation.backend
 
     generated, executed = [], []
-    real_generate, real_execute = harness.generation.backend.generate_samples, harness.execute.execute_samples
+    real_generate, real_execute = harness.generation.backend.generate_samples, harness.execution.execute.execute_samples
 
     def spy_generate(dataset, config, *a, **kw):  # type: ignore[no-untyped-def]
         generated.append(config.model)
@@ -97,7 +97,7 @@ def test_teacher_cache_hit_with_another_student(first_eval: tuple[Path, Path, in
         return real_execute(config, *a, **kw)
 
     monkeypatch.setattr(harness.generation.backend, "generate_samples", spy_generate)
-    monkeypatch.setattr(harness.execute, "execute_samples", spy_execute)
+    monkeypatch.setattr(harness.execution.execute, "execute_samples", spy_execute)
     config = EvalConfig(out=tmp_path / "out2", student=str(other_student), teacher=str(tiny_models["gpt_bigcode"]),
                         datasets=("humaneval",), limit=5, max_new_tokens=12, batch_size=5, jobs=2,
                         data_dir=str(data_dir), cache_dir=cache, progress=False)

@@ -13,7 +13,7 @@ from tests.conftest import write_jsonl
 
 @pytest.fixture
 def files(tmp_path: Path, data_dir: Path) -> dict[str, Path]:
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
 
     tasks = load_dataset("humaneval", data_dir).tasks
     teacher = [{"task_id": t, "completion": tasks[t].canonical_solution} for t in ("HumanEval/0", "HumanEval/1")]

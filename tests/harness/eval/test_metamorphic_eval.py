@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 from harness.pipeline import EvalConfig, evaluate
 from tests.conftest import read_jsonl
 

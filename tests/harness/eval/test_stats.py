@@ -1,4 +1,4 @@
-"""harness.stats against hand-computed values and scipy."""
+"""harness.analysis.stats against hand-computed values and scipy."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from harness.compare import dataset_summary
-from harness.datasets import Dataset
-from harness.stats import (
+from harness.analysis.compare import dataset_summary
+from harness.analysis.stats import (
     bootstrap_ci,
     bootstrap_indices,
     mcnemar_exact,
@@ -21,6 +20,7 @@ from harness.stats import (
     task_outcomes,
     task_transitions,
 )
+from harness.data.datasets import Dataset
 
 
 def test_precision_loss_hand_computed() -> None:

@@ -106,7 +106,7 @@ def train_known(
     function (which the "\\ndef " stop must cut)."""
     import torch
 
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
     from harness.demo.tiny import make_model
 
     ds = load_dataset("humaneval", data_dir)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 from harness.generation import GenerationConfig, model_fingerprint
 from harness.generation.samples import SampleWriter, canonical, finalize, read_samples, shard_path
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.errors import UsageError
+from harness.core.errors import UsageError
+from harness.core.registry import ENGINES
 from harness.generation import GenerationConfig
 from harness.generation.engine import Engine, engine_class, no_logits_reason
-from harness.registry import ENGINES
 
 
 def test_every_engine_is_registered_and_implements_the_contract() -> None:

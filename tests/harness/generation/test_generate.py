@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 
 KEYS = {
     "task_id",
@@ -77,7 +77,7 @@ def test_humaneval_jsonl_is_well_formed(
     )
     got = rows(out)
     assert [r["task_id"] for r in got] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
 
     tasks = load_dataset("humaneval", data_dir).tasks
     for r in got:
@@ -264,7 +264,7 @@ def test_other_templates_run(
 def test_api_with_transformed_prompts(
     tiny_models: dict[str, Path], data_dir: Path, tmp_path: Path
 ) -> None:
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
     from harness.generation import GenerationConfig, generate_samples
 
     ds = load_dataset("humaneval", data_dir)
@@ -312,7 +312,7 @@ def test_static_cache_matches_dynamic(
     tiny_models: dict[str, Path], data_dir: Path, tmp_path: Path
 ) -> None:
     """The static-cache path (used and compiled on CUDA) yields the same greedy samples."""
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
     from harness.generation import GenerationConfig, generate_samples
 
     ds = load_dataset("humaneval", data_dir)

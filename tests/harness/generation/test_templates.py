@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 from harness.generation.templates import ALPACA_HEADER, TEMPLATES, get_template
 
 HE_PROMPT = (

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from harness.cli import main
-from harness.datasets import load_dataset
+from harness.data.datasets import load_dataset
 
 from .conftest import STOP_TAIL
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.datasets import load_dataset
+from harness.data.datasets import load_dataset
 from harness.generation import GenerationConfig
 from harness.generation.engine import close_engines, generate_samples, open_engine
 from harness.generation.vllm_engine import die_with_parent

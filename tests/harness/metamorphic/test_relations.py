@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 from harness.metamorphic import (
     REGISTRY,
     NotApplicable,

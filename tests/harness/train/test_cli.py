@@ -93,7 +93,7 @@ def test_model_vocab_check() -> None:
     torch = pytest.importorskip("torch")
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from harness.errors import UsageError
+    from harness.core.errors import UsageError
     from harness.train.trainer import check_vocab
 
     def model(v: int) -> torch.nn.Module:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 from harness.generation.templates import training_templates
 from harness.train.data import (
     IGNORE_INDEX,

@@ -161,7 +161,7 @@ def test_prompt_and_padding_are_masked_with_pad_equal_eos() -> None:
 
 def test_loss_ignores_masked_positions() -> None:
     """Changing logits at prompt/pad positions changes neither the loss nor its gradient."""
-    from harness.registry import METHODS
+    from harness.core.registry import METHODS
     from harness.train.trainer import LossComputer
 
     torch.manual_seed(0)
@@ -218,7 +218,7 @@ def test_regulariser_values_and_gradient() -> None:
 def test_response_logits_match_full_logits(arch: str) -> None:
     """logits_to_keep=<bool mask> yields exactly the full logits at the response positions."""
     transformers = pytest.importorskip("transformers")
-    from harness.registry import METHODS
+    from harness.core.registry import METHODS
     from harness.train.trainer import LossComputer
 
     cfg_cls = transformers.GPT2Config if arch == "gpt2" else transformers.GPTBigCodeConfig

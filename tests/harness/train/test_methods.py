@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from harness.errors import UsageError  # noqa: E402
-from harness.registry import METHODS  # noqa: E402
+from harness.core.errors import UsageError  # noqa: E402
+from harness.core.registry import METHODS  # noqa: E402
 from harness.train.methods import resolve_method  # noqa: E402
 from harness.train.trainer import BetaController  # noqa: E402
 

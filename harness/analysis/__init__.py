@@ -1,0 +1,1 @@
+"""Numbers from rows: pass@k, teacher-vs-student statistics, the release gate."""

@@ -1,0 +1,1 @@
+"""What everything else stands on: exit-code errors, the one registry type, the on-disk cache."""

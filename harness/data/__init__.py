@@ -1,0 +1,1 @@
+"""Benchmarks (tasks, tests, canonical solutions) and the samples files users bring."""

@@ -1,0 +1,53 @@
+"""Reference outputs: a reference run split into slices across runners (how a cold run keeps a
+long task from idling the other runners) gives exactly the reference of one whole run, and the
+cache round-trips it."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.data.datasets import load_dataset
+from harness.execution import expected as E
+from sandbox import Job
+from sandbox.local import LocalBackend
+
+CASES = [
+    ("humaneval+", ["HumanEval/0", "HumanEval/12", "HumanEval/53", "HumanEval/130"]),
+    ("humaneval", ["HumanEval/8", "HumanEval/31", "HumanEval/2"]),  # residual asserts
+]
+
+
+@pytest.mark.parametrize(("name", "ids"), CASES)
+def test_sliced_reference_equals_one_whole_run(data_dir, tmp_path, monkeypatch, name, ids):
+    ds = load_dataset(name, data_dir).select(task_ids=ids)
+    with LocalBackend(jobs=2) as backend:
+        monkeypatch.setenv(E.CACHE_ENV, str(tmp_path / "whole"))
+        monkeypatch.setattr(E, "FIRST_SLICE_CPU", 1e9)
+        whole = E.compute_expected(ds, backend)
+        monkeypatch.setenv(E.CACHE_ENV, str(tmp_path / "sliced"))
+        monkeypatch.setattr(E, "FIRST_SLICE_CPU", 0.0)  # every task pauses after its first test
+        monkeypatch.setattr(E, "SLICE_CPU", (0.0, 0.003))  # ... and continues in many slices
+        jobs_seen: list[Job] = []
+        run = backend.run
+
+        def spy(jobs, watch=None):
+            jobs = list(jobs)
+            jobs_seen.extend(jobs)
+            return run(jobs, watch)
+
+        monkeypatch.setattr(backend, "run", spy)
+        sliced = E.compute_expected(ds, backend)
+    for tid in ids:
+        w, s = whole[tid], sliced[tid]
+        assert w.canonical_ok and s.canonical_ok, (w.note, s.note)
+        assert s.expected == w.expected and s.floats == w.floats
+        assert len(s.ref_times) == len(w.ref_times)
+        slices = [j for j in jobs_seen if j.id == tid and j.cpu_budget is None]
+        n = len(E.all_inputs(ds.tasks[tid]))
+        if n > 1:
+            assert len(slices) >= 2, tid  # really sliced
+        # the slices tile the inputs after the first slice, and only the last runs the residual asserts
+        spans = sorted((j.first, j.last) for j in slices)
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+        assert [bool(j.asserts) for j in sorted(slices, key=lambda j: j.first)][:-1] == [False] * (len(slices) - 1)
+    assert E.compute_expected(ds, LocalBackend(jobs=1)) == sliced  # from the cache file, nothing runs
