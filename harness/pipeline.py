@@ -52,6 +52,7 @@ from harness.analysis.stats import (
 )
 from harness.core.errors import InfraError, UsageError
 from harness.data.datasets import Dataset, load_dataset
+from harness.generation.config import Decoding
 from harness.results.records import (
     EvalSummary,
     ModelInfo,
@@ -88,10 +89,11 @@ VERDICT_MODULES: tuple[str, ...] = (
 # ----------------------------------------------------------------------------- config / result
 
 
-@dataclass
-class EvalConfig:
+@dataclass(frozen=True)
+class EvalConfig(Decoding):
     """Everything ``harness eval`` needs; each model is a checkpoint/hub id, a samples file, or
-    both (then the id only names the model and the file is evaluated)."""
+    both (then the id only names the model and the file is evaluated). The decoding fields
+    (:class:`~harness.generation.config.Decoding`, keyword-only) apply to both models."""
 
     out: Path
     student: str | None = None
@@ -101,16 +103,6 @@ class EvalConfig:
     teacher_samples: Path | None = None
     student_revision: str | None = None
     teacher_revision: str | None = None
-    # generation
-    n_samples: int = 1
-    temperature: float = 0.0
-    top_p: float = 0.95
-    max_new_tokens: int = 512
-    batch_size: int = 16
-    template: str = "plain"
-    dtype: str = "auto"
-    device: str = "auto"
-    seed: int = 0
     limit: int | None = None
     # generation engines (harness.core.registry.ENGINES): one for both models, or one per role
     engine: str = "transformers"
@@ -150,20 +142,8 @@ class EvalConfig:
     def generation_config(self, role: str) -> Any:
         from harness.generation import GenerationConfig
 
-        return GenerationConfig(
-            model=str(self.model(role)),
-            revision=self.revision(role),
-            template=self.template,
-            n_samples=self.n_samples,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_new_tokens=self.max_new_tokens,
-            batch_size=self.batch_size,
-            dtype=self.dtype,
-            device=self.device,
-            seed=self.seed,
-            **self.engine_fields(role),
-        )
+        return GenerationConfig(model=str(self.model(role)), revision=self.revision(role), **self.decoding(),
+                                **self.engine_fields(role))
 
     def engine_fields(self, role: str) -> dict[str, Any]:
         """The role's engine and the engine options that apply to it."""
@@ -177,15 +157,7 @@ class EvalConfig:
     def settings(self) -> dict[str, Any]:
         """The ``settings`` block of summary.json."""
         return {
-            "n_samples": self.n_samples,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_new_tokens": self.max_new_tokens,
-            "batch_size": self.batch_size,
-            "template": self.template,
-            "dtype": self.dtype,
-            "device": self.device,
-            "seed": self.seed,
+            **self.decoding(),
             "limit": self.limit,
             "backend": self.backend,
             "jobs": self.jobs,

@@ -80,48 +80,23 @@ def _relation_names(spec: str | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     from harness import EvalConfig, evaluate
+    from harness.commands import config_from_args
     from harness.commands.execute import backend_options, limits_from_args
     from harness.pipeline import DEFAULT_DATASETS
     from harness.reporting.report import render_console
 
     engine = engine_kwargs(args)
-    config = EvalConfig(
+    config = config_from_args(
+        EvalConfig, args,
         engine=engine.pop("engine"),
         base_url=engine.pop("base_url"),
-        student_engine=args.student_engine,
-        teacher_engine=args.teacher_engine,
-        student_base_url=args.student_base_url,
-        teacher_base_url=args.teacher_base_url,
         engine_options=engine,
-        out=args.out,
-        student=args.student,
-        teacher=args.teacher,
         datasets=tuple(args.datasets or DEFAULT_DATASETS),
-        student_samples=args.student_samples,
-        teacher_samples=args.teacher_samples,
-        student_revision=args.student_revision,
-        teacher_revision=args.teacher_revision,
-        n_samples=args.n_samples,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        template=args.template,
-        dtype=args.dtype,
-        device=args.device,
-        seed=args.seed,
-        limit=args.limit,
-        backend=args.backend,
-        jobs=args.jobs,
-        data_dir=args.data_dir,
         limits=limits_from_args(args),
         backend_options=backend_options(args),
         metamorphic=args.metamorphic or args.metamorphic_relations is not None,
         metamorphic_relations=_relation_names(args.metamorphic_relations),
-        gate=args.gate,
-        cache_dir=args.cache_dir,
         progress=False if args.no_progress or args.quiet else None,
-        quiet=args.quiet,
     )
     result = evaluate(config)
     print(render_console(result.summary, result.out))

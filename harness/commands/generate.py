@@ -12,8 +12,9 @@ import argparse
 import os
 from typing import Any
 
+from harness.commands import config_from_args
 from harness.core.registry import DATASETS, ENGINES, TEMPLATES
-from harness.generation.config import DTYPE_NAMES, GenerationConfig
+from harness.generation.config import DTYPE_NAMES, ENGINE_OPTIONS, GenerationConfig
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -118,36 +119,13 @@ def add_engine_options(p: argparse.ArgumentParser, roles: tuple[str, ...] = ()) 
 
 def engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """GenerationConfig fields from the engine options."""
-    return {
-        "engine": args.engine or "transformers",
-        "base_url": args.base_url,
-        "api_key_env": args.api_key_env,
-        "concurrency": args.concurrency,
-        "request_timeout": args.request_timeout,
-        "max_retries": args.max_retries,
-        "tensor_parallel_size": args.tensor_parallel_size,
-        "data_parallel_size": args.data_parallel_size,
-        "quantization": args.quantization,
-        "lora": args.lora,
-    }
+    return {"engine": args.engine or "transformers", "base_url": args.base_url,
+            **{name: getattr(args, name) for name in ENGINE_OPTIONS}}
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate everything cheap first (exit 2), then load the dataset and the model."""
-    config = GenerationConfig(
-        model=args.model,
-        revision=args.revision,
-        template=args.template,
-        n_samples=args.n_samples,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        dtype=args.dtype,
-        device=args.device,
-        seed=args.seed,
-        **engine_kwargs(args),
-    ).validate()
+    config = config_from_args(GenerationConfig, args, **engine_kwargs(args)).validate()
     from harness.data.datasets import load_dataset
     from harness.generation.engine import engine_class, generate_samples
 

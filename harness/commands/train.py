@@ -80,37 +80,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Build a TrainConfig from the arguments, train, and print where the results are."""
     from harness import TrainConfig, train_student
+    from harness.commands import config_from_args
 
-    cfg = TrainConfig(
-        method=args.method,
-        student=args.student,
-        teacher=args.teacher,
-        data=args.data,
-        out=args.out,
-        template=args.template,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        grad_accum=args.grad_accum,
-        lr=args.lr,
-        max_length=args.max_length,
-        temperature=args.temperature,
-        seed=args.seed,
-        resume=args.resume,
-        save_steps=args.save_steps,
-        logging_steps=args.logging_steps,
-        chunk_size=args.chunk_size,
-        beta_lr=args.beta_lr,
-        limit=args.limit,
-        precision=args.precision,
-        teacher_dtype=args.teacher_dtype,
-        lr_scheduler=args.lr_scheduler,
-        gradient_checkpointing=args.gradient_checkpointing,
-        deepspeed=args.deepspeed,
-        device="cpu" if args.cpu else "auto",
-        seqkd_max_new_tokens=args.seqkd_max_new_tokens,
-        progress=args.progress,
-    )
+    cfg = config_from_args(TrainConfig, args, device="cpu" if args.cpu else "auto")
     result = train_student(cfg)
     from harness.train.trainer import world_info
 

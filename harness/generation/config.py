@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +36,33 @@ def engine_fields(engine: str, base_url: str | None, options: Mapping[str, Any])
     return {"engine": engine, "base_url": base_url if engine == "openai" else None, **fields}
 
 
-@dataclass(frozen=True)
-class GenerationConfig:
-    """What to generate with. ``temperature == 0`` is greedy decoding (then ``n_samples`` > 1
-    repeats the single greedy output, which is generated once)."""
+@dataclass(frozen=True, kw_only=True)
+class Decoding:
+    """How a model decodes: shared by ``harness generate`` and both models of ``harness eval``
+    (the eval's ``settings`` block lists these fields in this order)."""
 
-    model: str
-    revision: str | None = None
-    template: str = "plain"
     n_samples: int = 1
     temperature: float = 0.0
     top_p: float = 0.95
     max_new_tokens: int = 512
     batch_size: int = 16
+    template: str = "plain"
     dtype: str = "auto"
     device: str = "auto"
     seed: int = 0
+
+    def decoding(self) -> dict[str, Any]:
+        """The decoding fields alone (a GenerationConfig's, or an EvalConfig's for every model)."""
+        return {f.name: getattr(self, f.name) for f in fields(Decoding)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationConfig(Decoding):
+    """What to generate with. ``temperature == 0`` is greedy decoding (then ``n_samples`` > 1
+    repeats the single greedy output, which is generated once)."""
+
+    model: str
+    revision: str | None = None
     #: Static KV cache (+ the auto torch.compile transformers applies to it): None = on CUDA only.
     static_cache: bool | None = None
     #: What generates (``harness.core.registry.ENGINES``): transformers, vllm or openai.
