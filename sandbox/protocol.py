@@ -32,6 +32,12 @@ UNJUDGED_TEST_LIMIT = 20.0
 #: one killed at the grace is a time-out at once: CPU-time inflation under load was seen up to
 #: 25 %, so only a test that needs more than its limit alone gets that far.
 TIME_GRACE = 0.5
+#: A run (the base inputs, or the plus inputs) may spend ``min(Limits.max_total, sum of its inputs'
+#: limits) + RUN_SLACK`` CPU seconds on its tests: evalplus 0.3.1 gives each run's process
+#: ``min(60, sum(limits)) + 1`` seconds and joins it one second later (``untrusted_check``), then
+#: calls the run a time-out. The runner stops the run there (no grace: it costs no more than
+#: evalplus's cap); see the README's time-out section.
+RUN_SLACK = 2.0
 #: Bytes of an ``R`` event whose output the server lost (never produced by an honest runner).
 MISSING_OUTPUT = b'{"$u":"missing output"}'
 
@@ -51,7 +57,7 @@ class Limits:
     wall_factor: float = 3.0  # wall-clock backstop = wall_factor x CPU limit + 1 s
     min_time_limit: float = 1.0  # per-test CPU limit = max(min_time_limit, factor x t_ref)
     time_limit_factor: float = 4.0
-    max_total: float = 60.0  # evalplus's per-run cap (base and plus each), wall seconds
+    max_total: float = 60.0  # evalplus's per-run cap (base and plus each): CPU seconds here (see RUN_SLACK)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +103,7 @@ class Job:
     last: int | None = None
     cpu_budget: float | None = None
     grace: float = 0.0
+    runs: list[tuple[int, int, float]] = field(default_factory=list)  # (first, last, CPU budget) per run
     process: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -105,14 +112,16 @@ class Job:
         """A sample to judge: per-test limits from the reference times, evalplus's per-run caps."""
         per_test = limits.per_test(ref_times)
         grace = 1.0 + TIME_GRACE
-        base_cap = min(limits.max_total, grace * sum(per_test[:n_base])) + 1.0
-        plus_cap = min(limits.max_total, grace * sum(per_test[n_base:])) + 1.0 if len(per_test) > n_base else 0.0
+        base_cap = min(limits.max_total + RUN_SLACK, grace * sum(per_test[:n_base]) + 1.0)
+        plus_cap = min(limits.max_total + RUN_SLACK, grace * sum(per_test[n_base:]) + 1.0) if len(per_test) > n_base else 0.0
         total = limits.exec_limit + base_cap + plus_cap + (limits.assert_limit if asserts else 0.0)
+        runs = [(a, b, min(limits.max_total, sum(per_test[a:b])) + RUN_SLACK)
+                for a, b in ((0, n_base), (n_base, len(per_test))) if b > a]
         return cls(id=id, code=code, entry_point=entry_point, inputs_json=inputs_json, n_inputs=len(per_test),
                    limits=per_test, setup=setup, asserts=asserts, fast=True, not_none=not_none,
                    default_limit=limits.min_time_limit, exec_limit=limits.exec_limit,
                    assert_limit=limits.assert_limit, wall_factor=limits.wall_factor,
-                   wall_total=total * limits.wall_factor, cpu_total=total, grace=TIME_GRACE,
+                   wall_total=total * limits.wall_factor, cpu_total=total, grace=TIME_GRACE, runs=runs,
                    process=limits.process_fields())
 
     def only(self, i: int) -> Job:
@@ -147,6 +156,8 @@ class Job:
             meta["cpu_budget"] = self.cpu_budget
         if self.grace:
             meta["grace"] = self.grace
+        if self.runs:
+            meta["runs"] = [list(r) for r in self.runs]
         return meta, [self.inputs_json]
 
 
@@ -229,6 +240,8 @@ class Timeout:
     cpu: float
     wall: float
     limit: float = 0.0  # the CPU limit of the phase or test (the kill came at limit x (1 + grace))
+    run_cpu: float = 0.0  # with run_budget: the run's CPU seconds when its budget ran out
+    run_budget: float = 0.0  # set when the run's CPU budget (not the test's limit) stopped the sample
 
 
 @dataclass(frozen=True)
@@ -266,7 +279,8 @@ class Outcome:
             events=decode_events(msg.get("events"), blobs),
             finished=bool(msg.get("finished")),
             timeout=Timeout(str(t.get("phase")), t.get("i"), float(t.get("cpu") or 0.0), float(t.get("wall") or 0.0),
-                            float(t.get("limit") or 0.0))
+                            float(t.get("limit") or 0.0), float(t.get("run_cpu") or 0.0),
+                            float(t.get("run_budget") or 0.0))
             if isinstance(t, dict) else None,
             protocol_error=msg.get("protocol_error"),
             exit=Exit(e.get("signal"), e.get("name"), e.get("code")) if isinstance(e, dict) else None,

@@ -844,6 +844,11 @@ class _Watch:
         self.phase_wall = time.monotonic()
         self.phase_cpu: float | None = _proc_cpu(pid)
         self.phase_busy = _proc_busy(pid)
+        # Per-run CPU budgets (evalplus's cap on a whole run: see sandbox.protocol.RUN_SLACK).
+        self.runs = [(int(a), int(b), float(c)) for a, b, c in job.get("runs") or []]
+        self.in_run: tuple[int, int, float] | None = None  # the run of the next test, when it has a budget
+        self.run_cpu0 = 0.0  # the sample's CPU seconds when that run started
+        self.run_check = 0.0  # when to read its CPU next (one thread's CPU never outruns the clock)
 
     def budget(self) -> float:
         if self.phase in ("start", "exec"):
@@ -873,6 +878,32 @@ class _Watch:
                 "protocol_error": self.frames.error, "stopped": self.stopped,
                 "output": self.output.decode("utf-8", "replace")}
 
+    def track_run(self) -> None:
+        """Entering a run with a CPU budget: note the sample's CPU time now (one /proc read per run)."""
+        nxt = self.current + 1
+        run = self.in_run
+        if run is not None and run[0] <= nxt < run[1]:
+            return
+        self.in_run = next((r for r in self.runs if r[0] <= nxt < r[1]), None)
+        if self.in_run is not None:
+            self.run_cpu0 = _proc_cpu(self.pid)
+            self.run_check = time.monotonic() + self.in_run[2]
+
+    def check_run(self, now: float, used: float, since: float, limit: float) -> float | None:
+        """Seconds until the run's CPU must be read again; None (and ``timeout``) when the run's
+        budget is spent: evalplus stops the whole run there and calls it a time-out."""
+        run = self.in_run
+        assert run is not None
+        if now >= self.run_check:
+            run_used = _proc_cpu(self.pid) - self.run_cpu0
+            remaining = run[2] - run_used
+            if remaining <= 0:
+                self.timeout = {"phase": "tests", "i": self.current + 1, "cpu": used, "wall": since,
+                                "limit": limit, "run_cpu": run_used, "run_budget": run[2]}
+                return None
+            self.run_check = now + max(0.005, remaining)
+        return max(0.001, self.run_check - now)
+
     def check_time(self) -> float:
         """Seconds to wait for the next event; sets ``timeout`` when the budget is spent."""
         limit = self.budget()
@@ -898,6 +929,10 @@ class _Watch:
         if over:
             self.timeout = {"phase": self.phase, "i": self.current + 1 if self.phase == "tests" else None,
                             "cpu": used, "wall": since, "limit": limit}
+        elif self.in_run is not None and self.phase == "tests":
+            run_wait = self.check_run(now, used, since, limit)
+            if run_wait is not None:
+                wait = min(wait, run_wait)
         return wait
 
     def read_ready(self, ready: list[int]) -> bool:
@@ -931,6 +966,8 @@ class _Watch:
             self.phase = "exec"
         elif kind == "L":
             self.phase = "tests"
+            if self.runs:
+                self.track_run()
             return True
         elif kind == "R" or (kind == "X" and msg.get("phase") == "call"):
             i = msg.get("i")
@@ -941,9 +978,12 @@ class _Watch:
                 self.events.append(msg)
             if isinstance(i, int) and 0 <= i < max(self.n_inputs, 1):
                 self.current = i
+                if self.runs and self.phase == "tests":
+                    self.track_run()
             return True
         elif kind == "A":
             self.phase = "asserts"
+            self.in_run = None
             return True
         elif kind in ("X", "AOK", "P"):
             self.events.append(msg)

@@ -185,10 +185,12 @@ class Judge:
                 return
             self.next += 1
 
-    def _note_over(self, i: int, cpu: list[float], timed_out: bool) -> None:
-        limit = self.limits[i] if i < len(self.limits) else 0.0
+    def _note_over(self, i: int, cpu: list[float], timed_out: bool, run_budget: float = 0.0) -> None:
+        """``over_limit``: which limit (``budget``: the input's, or the whole run's), by how much."""
+        limit = run_budget or (self.limits[i] if i < len(self.limits) else 0.0)
         self.over = {"input": i if i < self.n_base else i - self.n_base, "in": "base" if i < self.n_base else "plus",
-                     "limit_s": round(limit, 4), "cpu_s": [round(c, 4) for c in cpu],
+                     "budget": "run" if run_budget else "test", "limit_s": round(limit, 4),
+                     "cpu_s": [round(c, 4) for c in cpu],
                      "over": round(min(cpu) / limit, 3) if limit > 0 else None, "timed_out": timed_out}
 
     def confirm(self, rerun: Outcome) -> None:
@@ -233,6 +235,13 @@ class Judge:
             if i in self.call_exc:
                 return _raised(self.call_exc[i], "candidate", i)
             t = result.timeout
+            if t is not None and t.phase == "tests" and t.i == i and t.run_budget:
+                run = "base" if i < self.n_base else "plus"
+                self._note_over(i, [t.run_cpu], timed_out=True, run_budget=t.run_budget)
+                return _failure("TimeoutError", f"time budget of the {run} run exceeded in its input "
+                                f"{i if i < self.n_base else i - self.n_base} (cpu {t.run_cpu:.2f}s for the run; "
+                                f"budget {t.run_budget:.2f}s = min(60 s, sum of its inputs' limits) + 2 s, "
+                                f"evalplus's cap)", "candidate", _TIMEOUT_CHAIN, i)
             if t is not None and t.phase == "tests" and t.i == i and i < len(self.limits):
                 self._note_over(i, [t.cpu], timed_out=True)  # killed at the grace: over any doubt
             return _missing_reason(result, i)

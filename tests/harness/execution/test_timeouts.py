@@ -1,5 +1,6 @@
 """Time-outs that do not depend on the load: a test over its CPU limit is confirmed (run again
-alone) before it becomes a verdict; one killed at the grace is a time-out at once."""
+alone) before it becomes a verdict; one killed at the grace is a time-out at once; a run (base or
+plus) that spends evalplus's per-run cap in CPU time is stopped there."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 
 from harness.data.datasets import load_dataset
 from harness.execution.execute import ExecuteConfig, Judge, execute_samples
-from sandbox import Outcome, Output, Timeout
-from sandbox.protocol import TIME_GRACE
+from sandbox import Limits, Outcome, Output, Timeout
+from sandbox.protocol import RUN_SLACK, TIME_GRACE
 from tests.conftest import write_jsonl
 
 BODY = """    for i, a in enumerate(numbers):
@@ -41,10 +42,11 @@ def _loops_for(cpu_seconds: float) -> int:
     return int(n * cpu_seconds / best)
 
 
-def _row(data_dir: Path, tmp_path: Path, programs: list[str], name: str, jobs: int = 2) -> list[dict]:
+def _row(data_dir: Path, tmp_path: Path, programs: list[str], name: str, jobs: int = 2,
+         limits: Limits | None = None) -> list[dict]:
     path = write_jsonl(tmp_path / f"{name}.jsonl", [{"task_id": "HumanEval/0", "solution": p} for p in programs])
     return execute_samples(ExecuteConfig("humaneval+", path, tmp_path / name, data_dir=str(data_dir), jobs=jobs,
-                                         progress=False)).rows
+                                         progress=False, limits=limits or Limits())).rows
 
 
 def _judge(data_dir: Path) -> Judge:
@@ -66,7 +68,8 @@ def test_over_the_limit_is_confirmed_by_a_run_alone(data_dir):
     assert judge.unconfirmed == 0
     judge.confirm(Outcome([Output(0, 0.8, False, b"")], finished=True))
     row = judge.verdict(Outcome(finished=True))
-    assert row["passed"] and row["over_limit"] == {"input": 0, "in": "base", "limit_s": 1.0, "cpu_s": [1.2, 0.8],
+    assert row["passed"] and row["over_limit"] == {"input": 0, "in": "base", "budget": "test", "limit_s": 1.0,
+                                                   "cpu_s": [1.2, 0.8],
                                                    "over": 0.8, "timed_out": False}
     judge = _judge(data_dir)
     judge.confirm(Outcome([Output(0, 1.1, False, b"")], finished=True))
@@ -105,3 +108,33 @@ def test_borderline_sample_passes_every_time_on_a_busy_machine(data_dir, tmp_pat
             p.kill()
             p.wait()
     assert [r["passed"] for r in rows] == [True] * 10, [r.get("over_limit") for r in rows]
+
+
+def _slow_on_calls(loops: int, calls: int) -> str:
+    """has_close_elements, correct, that spends ``loops`` iterations of work on each of its first
+    ``calls`` calls: slow but finite, each call well within its 1 s limit."""
+    return (f"_calls = [0]\ndef has_close_elements(numbers, threshold):\n"
+            f"    _calls[0] += 1\n    if _calls[0] <= {calls}:\n        s = 0\n"
+            f"        for k in range({loops}):\n            s += k * k\n" + BODY)
+
+
+def test_a_run_stops_at_its_budget_like_evalplus(data_dir, tmp_path):
+    """evalplus caps each run (base, plus) at min(60 s, sum of its limits) + 2 s and calls it a
+    time-out; here the cap is min(max_total, ...) + RUN_SLACK in CPU seconds. With max_total
+    0.5 s (a budget of 2.5 s per run): 0.1 s on every call passes the 7 base inputs and is
+    stopped in the plus run at its budget, after about 25 of its 999 inputs; the same on the
+    first 10 calls only stays within both budgets and passes."""
+    limits = Limits(max_total=0.5)
+    budget = limits.max_total + RUN_SLACK
+    loops = _loops_for(0.1)
+    rows = _row(data_dir, tmp_path, [_slow_on_calls(loops, 10**9), _slow_on_calls(loops, 10)], "budget",
+                limits=limits)
+    slow, within = rows
+    assert (slow["base_passed"], slow["plus_passed"], slow["error_type"], slow["failed_in"]) == \
+        (True, False, "TimeoutError", "plus")
+    assert "time budget of the plus run" in slow["error_message"]
+    over = slow["over_limit"]
+    assert (over["budget"], over["in"], over["limit_s"], over["timed_out"]) == ("run", "plus", budget, True)
+    assert over["input"] == slow["failed_input_index"] and 10 <= over["input"] < 999
+    assert budget <= over["cpu_s"][0] < budget + 0.5  # it cost the budget, in CPU seconds, not the 999 inputs
+    assert within["passed"] and within.get("over_limit") is None
