@@ -240,16 +240,18 @@ def _plus_file(data_dir: Path | None, stem: str, module: str, ready: str) -> Pat
     return path
 
 
+def _humaneval_task(row: dict[str, Any], **tests: Any) -> Task:
+    """A HumanEval-family task: the prompt holds the signature, the solution is its body."""
+    return Task(task_id=row["task_id"], prompt=row["prompt"], entry_point=row["entry_point"],
+                canonical_solution=row["canonical_solution"], solution_is_full=False, **tests)
+
+
 def load_humaneval_plus(data_dir: Path | None) -> Dataset:
     path = _plus_file(data_dir, "HumanEvalPlus", "humaneval", "_ready_human_eval_plus_path")
     tasks = {}
     for row in _read_jsonl(path):
-        tasks[row["task_id"]] = Task(
-            task_id=row["task_id"],
-            prompt=row["prompt"],
-            entry_point=row["entry_point"],
-            canonical_solution=row["canonical_solution"],
-            solution_is_full=False,
+        tasks[row["task_id"]] = _humaneval_task(
+            row,
             base_tests=tuple(CallTest(list(a), None, "canonical") for a in row["base_input"]),
             plus_tests=tuple(CallTest(list(a), None, "canonical") for a in row["plus_input"]),
             atol=float(row.get("atol") or 0.0),
@@ -314,12 +316,8 @@ def load_humaneval(data_dir: Path | None) -> Dataset:
             else:
                 check.body = rest
                 residual = ast.unparse(module) + f"\n\ncheck({row['entry_point']})\n"
-        tasks[row["task_id"]] = Task(
-            task_id=row["task_id"],
-            prompt=row["prompt"],
-            entry_point=row["entry_point"],
-            canonical_solution=row["canonical_solution"],
-            solution_is_full=False,
+        tasks[row["task_id"]] = _humaneval_task(
+            row,
             base_tests=tuple(tests),
             plus_tests=None,
             residual_asserts=residual,

@@ -262,19 +262,9 @@ def _trainer(
         if rank == 0:
             log_path.unlink(missing_ok=True)
         (out / f"beta_trace.rank{rank}.jsonl").unlink(missing_ok=True)
-    return DistillTrainer(
-        model=student,
-        args=args,
-        data_collator=Collator(int(tokenizer.pad_token_id)),
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        method=spec,
-        beta=beta,
-        teacher=teacher,
-        temperature=args.temperature,
-        chunk_size=args.chunk_size,
-        log_path=log_path,
-    )
+    return DistillTrainer(model=student, args=args, data_collator=Collator(int(tokenizer.pad_token_id)),
+                          train_dataset=dataset, processing_class=tokenizer, beta=beta, teacher=teacher,
+                          log_path=log_path)
 
 
 def _fit(trainer: Any, resume_ckpt: str | None) -> Any:

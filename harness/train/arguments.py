@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from harness.train import TrainConfig
 
 
+#: DistillArguments fields taken as they are from TrainConfig (beta_init becomes a tuple).
+DISTILL_FIELDS: tuple[str, ...] = ("method", "temperature", "chunk_size", "beta_lr", "beta_lambda", "beta_eps")
+
+
 @dataclass
 class DistillArguments(TrainingArguments):
     """TrainingArguments for :class:`harness.train.trainer.DistillTrainer`."""
@@ -78,13 +82,9 @@ class DistillArguments(TrainingArguments):
             deepspeed=cfg.deepspeed,
             ddp_find_unused_parameters=False,
             save_only_model=False,
-            method=cfg.method,
-            temperature=cfg.temperature,
-            chunk_size=cfg.chunk_size,
-            beta_lr=cfg.beta_lr,
-            beta_lambda=cfg.beta_lambda,
-            beta_eps=cfg.beta_eps,
             beta_init=tuple(cfg.beta_init),
+            # The distillation fields carry the same names in TrainConfig.
+            **{name: getattr(cfg, name) for name in DISTILL_FIELDS},
         )
         if cfg.gradient_checkpointing:
             targs["activation_checkpointing"] = True

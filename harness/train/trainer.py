@@ -17,6 +17,7 @@ import random
 import resource
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,7 @@ def check_vocab(student: torch.nn.Module, teacher: torch.nn.Module | None) -> No
         )
 
 
+@dataclass
 class LossComputer:
     """Response-token logits of both models and the method's loss, with per-step statistics.
 
@@ -227,18 +229,12 @@ class LossComputer:
     model are materialised. Otherwise the full logits are computed and indexed at once.
     """
 
-    def __init__(
-        self,
-        spec: MethodSpec,
-        teacher: torch.nn.Module | None = None,
-        temperature: float = 1.0,
-        chunk_size: int = 512,
-    ) -> None:
-        self.spec = spec
-        self.teacher = teacher
-        self.temperature = temperature
-        self.chunk_size = chunk_size
-        self._keep_ok: dict[int, bool] = {}
+    spec: MethodSpec
+    teacher: torch.nn.Module | None = None
+    temperature: float = 1.0
+    chunk_size: int = 512
+    #: Per model (by id): does it take a boolean ``logits_to_keep``?
+    _keep_ok: dict[int, bool] = field(default_factory=dict, init=False, repr=False)
 
     def response_logits(
         self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -381,15 +377,15 @@ class DistillTrainer(Trainer):
     def __init__(
         self,
         *args: Any,
-        method: MethodSpec,
         beta: BetaController,
         teacher: torch.nn.Module | None = None,
-        temperature: float = 1.0,
-        chunk_size: int = 512,
         log_path: str | Path | None = None,
         **kwargs: Any,
     ) -> None:
+        """``args`` are :class:`~harness.train.arguments.DistillArguments`: the method, temperature
+        and loss chunking come from them."""
         super().__init__(*args, **kwargs)
+        method: MethodSpec = self.args.spec  # type: ignore[attr-defined]
         # Our loss normalises itself per sample: no token counting (and no all-gather of the
         # counts across ranks) for a num_items_in_batch we would not use.
         self.model_accepts_loss_kwargs = False
@@ -404,9 +400,8 @@ class DistillTrainer(Trainer):
             teacher.to(self.args.device)
             teacher.eval()
             teacher.requires_grad_(False)
-        self.loss_computer = LossComputer(
-            method, teacher if method.loss == "distill" else None, temperature, chunk_size
-        )
+        self.loss_computer = LossComputer(method, teacher if method.loss == "distill" else None,
+                                          self.args.temperature, self.args.chunk_size)  # type: ignore[attr-defined]
         self.log_path = Path(log_path) if log_path else None
         dtype = torch.float32 if self.args.device.type == "mps" else torch.float64
         self._step_stats = torch.zeros(len(STAT_KEYS), dtype=dtype, device=self.args.device)

@@ -71,6 +71,15 @@ def test_resume_without_checkpoint_is_a_usage_error(tmp_path: Path) -> None:
     assert rc == 2
 
 
+def _free_port() -> int:
+    """A port nothing listens on now (a fixed one can still be held by an earlier run)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_two_processes_keep_beta_identical(tiny: Tiny, teacher: Path, tmp_path: Path) -> None:
     if shutil.which("accelerate") is None:
         pytest.skip("accelerate CLI not installed")
@@ -80,7 +89,7 @@ def test_two_processes_keep_beta_identical(tiny: Tiny, teacher: Path, tmp_path: 
     # torchrun launcher (--multi_gpu) starts two, and `harness train --cpu` makes them gloo/CPU.
     cmd = [
         "accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
         "-m", "harness", "train", "--cpu", "--method", "akd", "--student", str(tiny.student),
         "--teacher", str(teacher), "--data", str(tiny.train_json), "--out", str(out),
         "--template", TEMPLATE, "--max-length", str(MAX_LENGTH), "--max-steps", "3",
