@@ -14,6 +14,12 @@ each tool's verdicts.
 
     python bench/bench_execute.py --samples ../shared/data/real/llama-3-8b--evalplus-pr247_mbppplus.jsonl
     python bench/bench_execute.py --samples FILE --per-task 10   # the first 10 samples of each task
+
+With ``--evalplus-results FILE`` (an ``*_eval_results.json`` that evalplus wrote for the same samples
+file), evalplus is not run: the harness's verdicts and pass@k are compared with the saved ones (no
+evalplus timing then).
+
+    python bench/bench_execute.py --samples codegen.jsonl --evalplus-results codegen_eval_results.json
 """
 
 from __future__ import annotations
@@ -49,15 +55,21 @@ def main() -> int:
     parser.add_argument("--dataset", choices=list(SOURCES),
                         help="dataset of --samples (default: mbpp+ when the file name says mbpp, else humaneval+)")
     parser.add_argument("--per-task", type=int, default=None, help="with --samples: the first N samples of each task")
+    parser.add_argument("--evalplus-results", type=Path, default=None,
+                        help="with --samples: evalplus's saved *_eval_results.json of the same samples file; "
+                             "compare with it instead of running evalplus")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from harness.data.datasets import load_dataset
 
     data_dir = Path(args.data_dir)
     print(f"jobs={args.jobs} cores={os.cpu_count()}")
+    if args.evalplus_results is not None and args.samples is None:
+        parser.error("--evalplus-results needs --samples")
     if args.samples is not None:
         name = args.dataset or ("mbpp+" if "mbpp" in args.samples.name.lower() else "humaneval+")
-        return _real_workload(args.samples, name, data_dir, args.jobs, args.per_task)
+        saved = _saved_evalplus(args.evalplus_results, parser) if args.evalplus_results is not None else None
+        return _real_workload(args.samples, name, data_dir, args.jobs, args.per_task, saved)
     for name in args.datasets:
         ds = load_dataset(name, data_dir)
         tmp = Path(tempfile.mkdtemp(prefix="bench-exec-"))
@@ -132,8 +144,21 @@ def _evalplus(samples: Path, name: str, dataset_file: Path, jobs: int, xdg: Path
     return wall, json.loads(samples.with_name(samples.stem + "_eval_results.json").read_text())["eval"]
 
 
-def _real_workload(path: Path, name: str, data_dir: Path, jobs: int, per_task: int | None) -> int:
-    """Both tools on the same samples, warm caches, same workers (see the module docstring)."""
+def _saved_evalplus(path: Path, parser: argparse.ArgumentParser) -> dict[str, list[dict[str, Any]]]:
+    """The per-task results of a saved evalplus run (``{"eval": {task_id: [...]}}``)."""
+    try:
+        saved = json.loads(path.read_text())["eval"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        parser.error(f"--evalplus-results {path}: not an evalplus results file ({exc})")
+    if not isinstance(saved, dict):
+        parser.error(f"--evalplus-results {path}: 'eval' is not an object")
+    return saved
+
+
+def _real_workload(path: Path, name: str, data_dir: Path, jobs: int, per_task: int | None,
+                   saved: dict[str, list[dict[str, Any]]] | None = None) -> int:
+    """Both tools on the same samples, warm caches, same workers (see the module docstring);
+    with ``saved`` (evalplus's results of the same file), only the harness runs."""
     from harness.analysis.metrics import mean_pass_at_k
 
     samples = _read(path)
@@ -156,13 +181,25 @@ def _real_workload(path: Path, name: str, data_dir: Path, jobs: int, per_task: i
     first = [next(s for s in samples if s["task_id"] == t) for t in tasks]
     cache, xdg = tmp / "harness-cache", tmp / "xdg"
     _harness(_write(tmp / "warm.jsonl", first), name, data_dir, jobs, tmp / "warm-ours", cache)
-    _evalplus(_write(tmp / "warm-ep.jsonl", first), name, dataset_file, jobs, xdg)
+    if saved is None:
+        _evalplus(_write(tmp / "warm-ep.jsonl", first), name, dataset_file, jobs, xdg)
 
     ours_wall, rows = _harness(_write(tmp / "ours.jsonl", samples), name, data_dir, jobs, tmp / "ours", cache)
-    theirs_wall, ep = _evalplus(_write(tmp / "theirs.jsonl", samples), name, dataset_file, jobs, xdg)
     by_task: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_task.setdefault(row["task_id"], []).append(row)
+    if saved is None:
+        theirs_wall, ep = _evalplus(_write(tmp / "theirs.jsonl", samples), name, dataset_file, jobs, xdg)
+    else:  # the saved results of the same file, cut like the samples (evalplus keeps each task's file order)
+        theirs_wall = None
+        missing = sorted(set(by_task) - set(saved), key=tasks.index)
+        short = [t for t in by_task if t in saved and len(saved[t]) < len(by_task[t])]
+        if missing or short:
+            print(f"--evalplus-results does not hold these samples: tasks missing {missing[:5]}, "
+                  f"with fewer samples {short[:5]}", file=sys.stderr)
+            shutil.rmtree(tmp, ignore_errors=True)
+            return 2
+        ep = {t: saved[t][: len(by_task[t])] for t in tasks}
     base_diff, plus_diff = [], []
     for tid, theirs in ep.items():
         for ours, r in zip(by_task[tid], theirs, strict=True):
@@ -171,9 +208,10 @@ def _real_workload(path: Path, name: str, data_dir: Path, jobs: int, per_task: i
             if bool(ours["plus_passed"]) != (r["base_status"] == r["plus_status"] == "pass"):
                 plus_diff.append((tid, ours["sample_index"], ours["error_type"], r["plus_status"]))
     n = len(rows)
-    print(f"{path.name} ({name}, {n} samples, {len(tasks)} tasks): harness {ours_wall:.1f} s, evalplus "
-          f"{theirs_wall:.1f} s, speed-up x{theirs_wall / ours_wall:.2f}; verdicts equal: base {n - len(base_diff)}/{n}, "
-          f"plus {n - len(plus_diff)}/{n}")
+    timing = (f"evalplus {theirs_wall:.1f} s, speed-up x{theirs_wall / ours_wall:.2f}" if theirs_wall is not None
+              else "evalplus: saved results, not timed")
+    print(f"{path.name} ({name}, {n} samples, {len(tasks)} tasks): harness {ours_wall:.1f} s, {timing}; "
+          f"verdicts equal: base {n - len(base_diff)}/{n}, plus {n - len(plus_diff)}/{n}")
     for label, diff in (("base", base_diff), ("plus", plus_diff)):
         for d in diff[:20]:
             print(f"  {label} differs: {d}")
