@@ -125,6 +125,7 @@ class EvalConfig(Decoding):
     # seams and plumbing
     metamorphic: bool = False
     metamorphic_relations: Sequence[str] | None = None  # None: every registered relation
+    forced_top_k: int = 20  # top logprobs per position where an engine scores teacher forcing
     gate: Path | None = None
     cache_dir: Path | None = None  # default: harness.execution.expected.cache_root() / "models"
     progress: bool | None = None
@@ -258,6 +259,8 @@ def _check_options(config: EvalConfig) -> None:
         raise UsageError(f"--limit must be at least 1 (got {config.limit})")
     if config.jobs is not None and config.jobs < 1:
         raise UsageError(f"--jobs must be at least 1 (got {config.jobs})")
+    if config.forced_top_k < 1:
+        raise UsageError(f"--forced-top-k must be at least 1 (got {config.forced_top_k})")
     if config.n_resamples < 1 or not 0 < config.confidence < 1:
         raise UsageError("bootstrap needs at least one resample and a confidence in (0, 1)")
     if config.gate is not None:

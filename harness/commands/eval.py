@@ -56,6 +56,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add("--metamorphic", action="store_true", help="also check metamorphic fidelity (harness.metamorphic)")
     add("--metamorphic-relations", default=None, metavar="R1,R2",
         help="comma-separated relations for --metamorphic (implies it; default: all, see harness transforms list)")
+    add("--forced-top-k", type=int, default=20, metavar="K",
+        help="teacher-forced metrics of a model scored by its engine (openai; quantized or LoRA vllm): "
+             "top K prompt logprobs per position (default 20; KL is then a lower bound)")
     add("--gate", type=Path, default=None, metavar="FILE", help="release gate (TOML); exit 1 when it fails")
     add("--no-progress", action="store_true", help="no progress bars")
     add("--quiet", action="store_true", help="no log lines on stderr")

@@ -102,10 +102,22 @@ class Engine(ABC):
         return model_fingerprint(config.model, config.revision)
 
     @classmethod
-    def logits_unavailable(cls, config: GenerationConfig) -> str | None:
-        """Why teacher-forced metrics cannot score this model (None: its weights load
-        in-process with transformers, as a local or hub checkpoint)."""
+    def forced_scoring(cls, config: GenerationConfig) -> str:
+        """How teacher-forced metrics score this model: ``"weights"`` (transformers loads its
+        weights: full next-token distributions) or ``"prompt_logprobs"`` (the engine reports the
+        top-k logprobs at each position of a given token sequence, :meth:`prompt_logprobs`)."""
+        return "weights"
+
+    def forced_source(self) -> str | None:
+        """Where the tokenizer (and generation defaults) of the model behind a
+        ``prompt_logprobs`` engine load from, once started; None when unknown."""
         return None
+
+    def prompt_logprobs(self, sequences: Sequence[Sequence[int]], k: int) -> list[list[dict[int, float] | None]] | str:
+        """Per token sequence and position: the logprobs of the token at that position and of the
+        ``k`` likeliest tokens there (None at position 0, which nothing predicts); or, as a
+        string, why this engine or server gives none."""
+        return f"the {self.name} engine gives no prompt logprobs"
 
     @classmethod
     def identity(cls, config: GenerationConfig) -> dict[str, Any]:
@@ -186,14 +198,9 @@ def close_engines() -> None:
         _POOL.popitem()[1].close()
 
 
-def no_logits_reason(*configs: GenerationConfig) -> str | None:
-    """Why teacher-forced metrics cannot be computed for these models (``teacher_forced: null``
-    with this reason), or None when every model's weights can be loaded for forced scoring."""
-    for config in configs:
-        why = engine_class(config.engine).logits_unavailable(config)
-        if why:
-            return f"{config.model} ({config.engine} engine): {why}"
-    return None
+def forced_scoring(config: GenerationConfig) -> str:
+    """``"weights"`` or ``"prompt_logprobs"``: see :meth:`Engine.forced_scoring`."""
+    return engine_class(config.engine).forced_scoring(config)
 
 
 # -------------------------------------------------------------------------- the samples run
@@ -413,7 +420,7 @@ __all__ = [
     "engine_class",
     "generate_samples",
     "close_engines",
-    "no_logits_reason",
+    "forced_scoring",
     "open_engine",
     "seed_for",
 ]

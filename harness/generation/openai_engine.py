@@ -41,6 +41,7 @@ class OpenAIEngine(Engine):
         super().__init__(config, quiet=quiet)
         self.client: Any = None
         self.max_model_len: int | None = None
+        self.model_root: str | None = None  # what the server loaded the model from (vLLM says)
         self._tokenize_ok = True
         self._prompt_tokens: dict[str, int | None] = {}
 
@@ -50,9 +51,8 @@ class OpenAIEngine(Engine):
         return f"openai:{config.base_url}#{config.model}"
 
     @classmethod
-    def logits_unavailable(cls, config: GenerationConfig) -> str | None:
-        return ("an OpenAI-compatible server gives no full next-token distributions "
-                "(prompt logprobs are top-k at most)")
+    def forced_scoring(cls, config: GenerationConfig) -> str:
+        return "prompt_logprobs"
 
     @classmethod
     def version(cls) -> str:
@@ -93,6 +93,8 @@ class OpenAIEngine(Engine):
         entry = served[names.index(cfg.model)]
         limit = (getattr(entry, "model_extra", None) or {}).get("max_model_len")
         self.max_model_len = int(limit) if isinstance(limit, int) else None
+        root = (getattr(entry, "model_extra", None) or {}).get("root")
+        self.model_root = str(root) if isinstance(root, str) and root else None
         self.client = client
 
     def _error(self, exc: BaseException) -> InfraError:
@@ -180,10 +182,80 @@ class OpenAIEngine(Engine):
         return Completion(text, usage.completion_tokens if usage else None, _finish(choice),
                           usage.prompt_tokens if usage else None)
 
+    def forced_source(self) -> str | None:
+        """The served model's ``root`` (vLLM: the directory or hub id it loaded), for its tokenizer."""
+        return self.model_root
+
+    def prompt_logprobs(self, sequences: Sequence[Sequence[int]], k: int) -> list[list[dict[int, float] | None]] | str:
+        """The legacy completions API with ``echo`` and ``logprobs=k`` and no new tokens, the
+        prompt given as token ids; vLLM's ``return_tokens_as_token_ids`` keys the top logprobs
+        by token id (decoded strings can collide). A server that refuses any of it gives the
+        reason, not an error; one that cannot be reached is exit 3 as in generation."""
+        import openai
+
+        with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
+            futures = [pool.submit(self._echo, list(ids), k) for ids in sequences]
+            try:
+                out = [f.result() for f in futures]
+            except _Refused as exc:
+                for f in futures:
+                    f.cancel()
+                return f"server {self.config.base_url} gives no prompt logprobs: {exc}"
+            except openai.APIError as exc:
+                for f in futures:
+                    f.cancel()
+                raise self._error(exc) from None
+        return out
+
+    def _echo(self, ids: list[int], k: int) -> list[dict[int, float] | None]:
+        import openai
+
+        params: dict[str, Any] = {"model": self.config.model, "prompt": ids, "echo": True, "logprobs": k,
+                                  "temperature": 0.0, "extra_body": {"return_tokens_as_token_ids": True}}
+        try:
+            try:
+                resp = self.client.completions.create(max_tokens=0, **params)
+            except (openai.BadRequestError, openai.UnprocessableEntityError):
+                resp = self.client.completions.create(max_tokens=1, **params)  # servers wanting >= 1
+        except (openai.BadRequestError, openai.UnprocessableEntityError, openai.NotFoundError) as exc:
+            raise _Refused(f"echo with logprobs={k} rejected ({_first_line(exc)})") from None
+        lp = resp.choices[0].logprobs if resp.choices else None
+        if lp is None or not lp.tokens or lp.top_logprobs is None or len(lp.tokens) < len(ids):
+            raise _Refused(f"no logprobs of the echoed prompt (echo=true, logprobs={k})")
+        out: list[dict[int, float] | None] = []
+        for i, want in enumerate(ids):
+            if _token_id(lp.tokens[i]) != want:
+                raise _Refused("the echoed tokens are not token ids (vLLM's return_tokens_as_token_ids) "
+                               "or not the ones sent")
+            top = lp.top_logprobs[i] if i < len(lp.top_logprobs) else None
+            own = lp.token_logprobs[i] if lp.token_logprobs and i < len(lp.token_logprobs) else None
+            if i == 0 or top is None or own is None:
+                if i > 0:
+                    raise _Refused(f"no logprobs at prompt position {i}")
+                out.append(None)
+                continue
+            entries = {_token_id(t): float(v) for t, v in top.items()}
+            if None in entries:
+                raise _Refused("the top logprobs are keyed by text, not token ids")
+            here: dict[int, float] = {int(t): v for t, v in entries.items() if t is not None}
+            here.setdefault(want, float(own))
+            out.append(here)
+        return out
+
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
             self.client = None
+
+
+class _Refused(Exception):
+    """The server answered, but not with prompt logprobs."""
+
+
+def _token_id(token: str) -> int | None:
+    """``token_id:123`` (vLLM's ``return_tokens_as_token_ids``) -> 123, else None."""
+    prefix, _, rest = token.partition("token_id:")
+    return int(rest) if not prefix and rest.isdigit() else None
 
 
 def _finish(choice: Any) -> str | None:

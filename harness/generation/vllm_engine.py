@@ -104,10 +104,28 @@ class VllmEngine(Engine):
         return _version(vllm_python())
 
     @classmethod
-    def logits_unavailable(cls, config: GenerationConfig) -> str | None:
-        if config.quantization or config.lora:
-            return "the served weights (quantized or with a LoRA adapter) do not load in transformers"
-        return None
+    def forced_scoring(cls, config: GenerationConfig) -> str:
+        """Plain weights load in transformers (full distributions, exact KL); quantized weights
+        or a LoRA adapter are scored where they are served, from vLLM's prompt logprobs."""
+        return "prompt_logprobs" if config.quantization or config.lora else "weights"
+
+    def forced_source(self) -> str | None:
+        from harness.generation.loading import check_model_source
+
+        return check_model_source(self.config.model)
+
+    def prompt_logprobs(self, sequences: Sequence[Sequence[int]], k: int) -> list[list[dict[int, float] | None]] | str:
+        """vLLM's ``prompt_logprobs=k`` (one new token, discarded), in chunks of 64 sequences."""
+        self.start()
+        out: list[list[dict[int, float] | None]] = []
+        for b in range(0, len(sequences), 64):
+            self._send({"score": [list(ids) for ids in sequences[b : b + 64]], "k": k})
+            reply = self._read(START_TIMEOUT, "score prompts")
+            if "error" in reply:
+                return f"vLLM gives no prompt logprobs: {reply['error']}"
+            out.extend([None if d is None else {int(t): float(v) for t, v in d.items()} for d in seq]
+                       for seq in reply["logprobs"])
+        return out
 
     @property
     def started(self) -> bool:
@@ -147,7 +165,7 @@ class VllmEngine(Engine):
         spec = {"model": source, "revision": cfg.revision, "dtype": self._dtype(), "seed": cfg.seed,
                 "tensor_parallel_size": cfg.tensor_parallel_size, "quantization": cfg.quantization,
                 "data_parallel_size": cfg.data_parallel_size if cfg.data_parallel_size > 1 else None,
-                "lora": cfg.lora}
+                "lora": cfg.lora, "max_logprobs": -1}  # -1: teacher forcing may ask for any k
         python = vllm_python()
         fd, log = tempfile.mkstemp(prefix="harness-vllm-", suffix=".log")
         self.log_path = Path(log)

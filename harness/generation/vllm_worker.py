@@ -10,6 +10,8 @@ talks JSON lines over stdin and a private copy of stdout (library output goes to
     -> {"requests": [{"ids": [...], "max_tokens": M, "temperature": T, "top_p": P,
                        "seed": S, "stop": [...]}, ...]}
     <- {"outputs": [{"ids": [...], "finish_reason": "stop|length", "stop_reason": ...}, ...]}
+    -> {"score": [[ids...], ...], "k": K}        (teacher forcing: prompt logprobs, top K)
+    <- {"logprobs": [[null, {"id": logprob, ...}, ...], ...]}
 
 EOF on stdin ends it. vLLM starts its engine core in a spawned process, which re-imports the
 main module: everything runs under ``if __name__ == "__main__"``.
@@ -68,6 +70,18 @@ def _generate(llm: Any, lora: Any, requests: list[dict[str, Any]]) -> list[dict[
     return outputs
 
 
+def _score(llm: Any, lora: Any, sequences: list[list[int]], k: int) -> list[list[dict[str, float] | None]]:
+    """Per sequence and position, the logprobs of the token there and of the top ``k`` (raw
+    model logprobs: vLLM's default ``logprobs_mode``); -inf as -9999, as vLLM's server does."""
+    from vllm import SamplingParams
+
+    params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=k, detokenize=False)
+    results = llm.generate([{"prompt_token_ids": ids} for ids in sequences], params, use_tqdm=False,
+                           lora_request=lora)
+    return [[None if d is None else {str(t): max(float(lp.logprob), -9999.0) for t, lp in d.items()}
+             for d in res.prompt_logprobs or []] for res in results]
+
+
 def _watch_parent() -> None:
     """When the harness dies (even by SIGKILL), end this worker's whole process group: vLLM's
     engine core and its workers would otherwise live on, orphaned, holding memory and cores."""
@@ -100,7 +114,11 @@ def main() -> int:
         if not line.strip():
             continue
         try:
-            _reply(out, {"outputs": _generate(llm, lora, json.loads(line)["requests"])})
+            message = json.loads(line)
+            if "score" in message:
+                _reply(out, {"logprobs": _score(llm, lora, message["score"], int(message["k"]))})
+                continue
+            _reply(out, {"outputs": _generate(llm, lora, message["requests"])})
         except Exception as exc:  # noqa: BLE001
             _reply(out, {"error": _first_line(exc)})
     return 0

@@ -5,7 +5,8 @@ the transformed canonical program must give the canonical outputs on every input
 sandbox), generate with both models on the transformed prompts, execute, and report per relation,
 per group (strict / soft) and overall: flip rates, ReCode's RP/RD/RR@1, teacher-student Cohen's
 kappa, differential output agreement, the fidelity-violation rate, the robustness gap and, where
-the two models share a tokenizer, teacher-forced top-1 agreement and KL.
+the two models share a tokenizer, teacher-forced top-1 agreement and KL (from both models' logits
+when their weights load in transformers, else from the engines' top-k prompt logprobs).
 
 The nominal side of a pair is what the relation varies. For most relations that is the task's
 prompt, whose verdicts the eval already has. Relations that rewrite statements of the body vary
@@ -214,54 +215,75 @@ def _same_share(a: list[Any] | None, b: list[Any] | None) -> float:
     return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
 
 
-def _teacher_forced(config: Any, cases: list[_Case]) -> tuple[Forced | None, str | None]:
-    """Teacher-forced stats of every pair, on the teacher's own samples (original, transformed),
-    or None and why (the models do not share a tokenizer)."""
-    if not cases:
-        return {}, None
-    from harness.generation.backend import eos_token_ids
-    from harness.generation.engine import no_logits_reason
-    from harness.generation.templates import get_template
-    from harness.metamorphic.teacher_forced import (
-        ForcedSequence,
-        encode_forced,
-        load_models,
-        teacher_forced_stats,
-    )
+def _encode_cases(tok: Any, template: Any, eos: int | None, cases: list[_Case]) -> tuple[list[Any], dict[Pair, tuple[int, int]]]:
+    """Each pair's (original, transformed) teacher sequences, every distinct sequence once (a
+    task prompt serves many pairs): the sequences and, per pair, their two indices."""
+    from harness.metamorphic.teacher_forced import ForcedSequence, encode_forced
 
-    teacher, student = config.generation_config("teacher"), config.generation_config("student")
-    why = no_logits_reason(teacher, student)
-    if why is not None:
-        return None, why
-    models = load_models(teacher, student)
-    if isinstance(models, str):
-        return None, models
-    tok, template = models.tokenizer, get_template(config.template)
-    eos = next(iter(eos_token_ids(models.teacher, tok)), None)
-    index: dict[ForcedSequence, int] = {}  # each sequence once (a task prompt serves many pairs)
+    index: dict[ForcedSequence, int] = {}
     where: dict[Pair, tuple[int, int]] = {}
     for c in cases:
         a = encode_forced(tok, template, c.nominal["teacher"].prompt, c.nominal["teacher"].sample, eos)
         b = encode_forced(tok, template, c.perturbed["teacher"].prompt, c.perturbed["teacher"].sample, eos)
         if a is not None and b is not None:
             where[c.key] = (index.setdefault(a, len(index)), index.setdefault(b, len(index)))
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    stats = teacher_forced_stats(models.teacher, models.student, list(index), batch_size=config.batch_size,
-                                 pad_id=int(pad))
-    return {k: (stats[i], stats[j]) for k, (i, j) in where.items()}, None
+    return list(index), where
 
 
-def _forced_block(cases: list[_Case], forced: Forced | None) -> dict[str, Any] | None:
-    """Token-pooled teacher-forced agreement and KL over the pairs that have both sequences."""
+def _teacher_forced(config: Any, cases: list[_Case]) -> tuple[Forced | None, dict[str, Any] | str]:
+    """Teacher-forced stats of every pair, on the teacher's own samples (original, transformed),
+    and how they were scored; or None and why not (tokenizers differ, a server refuses prompt
+    logprobs). Both models' weights load in transformers: full distributions; else top-k prompt
+    logprobs from the engine of each model that has no loadable weights (KL a lower bound)."""
+    if not cases:
+        return {}, {}
+    from harness.generation.engine import forced_scoring
+    from harness.generation.templates import get_template
+
+    teacher, student = config.generation_config("teacher"), config.generation_config("student")
+    template = get_template(config.template)
+    if forced_scoring(teacher) == forced_scoring(student) == "weights":
+        from harness.generation.backend import eos_token_ids
+        from harness.metamorphic.teacher_forced import load_models, teacher_forced_stats
+
+        models = load_models(teacher, student)
+        if isinstance(models, str):
+            return None, models
+        tok = models.tokenizer
+        seqs, where = _encode_cases(tok, template, next(iter(eos_token_ids(models.teacher, tok)), None), cases)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        stats = teacher_forced_stats(models.teacher, models.student, seqs, batch_size=config.batch_size,
+                                     pad_id=int(pad))
+        return {k: (stats[i], stats[j]) for k, (i, j) in where.items()}, {}
+    from harness.metamorphic.forced_logprobs import DEFAULT_TOP_K, open_scorers
+
+    k = int(getattr(config, "forced_top_k", DEFAULT_TOP_K))
+    scorers = open_scorers(teacher, student)
+    if isinstance(scorers, str):
+        return None, scorers
+    try:
+        seqs, where = _encode_cases(scorers.tokenizer, template, scorers.eos_id(), cases)
+        got = scorers.stats(seqs, k, batch_size=config.batch_size)
+    finally:
+        scorers.close()
+    if isinstance(got, str):
+        return None, got
+    return {key: (got[i], got[j]) for key, (i, j) in where.items()}, {"source": "prompt_logprobs", "top_k": k}
+
+
+def _forced_block(cases: list[_Case], forced: Forced | None, how: dict[str, Any]) -> dict[str, Any] | None:
+    """Token-pooled teacher-forced agreement and KL over the pairs that have both sequences,
+    and, when from top-k prompt logprobs, ``source: prompt_logprobs`` with its ``top_k``."""
     if forced is None:
         return None
     mine = [forced[c.key] for c in cases if c.key in forced]
     return {"original": pooled(a for a, _ in mine).to_dict(),
             "transformed": pooled(b for _, b in mine).to_dict(),
-            "n_pairs": len(mine)}
+            "n_pairs": len(mine), **how}
 
 
-def _metrics(cases: list[_Case], agreement: dict[Pair, float], forced: Forced | None) -> dict[str, Any]:
+def _metrics(cases: list[_Case], agreement: dict[Pair, float], forced: Forced | None,
+             how: dict[str, Any]) -> dict[str, Any]:
     """Metrics over a set of valid (task, relation) pairs that both models were run on; each
     pair's nominal verdicts are those on the prompt its relation varies."""
     if not cases:
@@ -294,7 +316,7 @@ def _metrics(cases: list[_Case], agreement: dict[Pair, float], forced: Forced | 
     res["agreeing_pairs"] = agree.agreeing_sources
     res["robustness_gap"] = (rd["student"] - rd["teacher"]) / rd["teacher"] if rd["teacher"] else None
     res["output_agreement"] = sum(agreement[c.key] for c in cases) / len(cases)
-    res["teacher_forced"] = _forced_block(cases, forced)
+    res["teacher_forced"] = _forced_block(cases, forced, how)
     return res
 
 
@@ -311,13 +333,14 @@ def evaluate_dataset(config: Any, result: Any, name: str, backend: Backend) -> d
     cases = sorted(_cases(config, ds, transforms, backend),
                    key=lambda c: (order[c.relation], position[c.task_id]))
     agreement = _output_agreement(cases, ds, backend)
-    forced, forced_reason = _teacher_forced(config, cases)
+    forced, forced_how = _teacher_forced(config, cases)
+    how = forced_how if isinstance(forced_how, dict) else {}
 
     groups = table.relations
     per_relation = {rel: {"group": groups[rel], "valid_tasks": len(table.valid_tasks(rel)),
-                          **_metrics([c for c in cases if c.relation == rel], agreement, forced)}
+                          **_metrics([c for c in cases if c.relation == rel], agreement, forced, how)}
                     for rel in table.relations}
-    by_group = {g: _metrics([c for c in cases if groups[c.relation] == g], agreement, forced)
+    by_group = {g: _metrics([c for c in cases if groups[c.relation] == g], agreement, forced, how)
                 for g in ("strict", "soft")}
     strict = by_group["strict"]
     section: dict[str, Any] = {
@@ -331,6 +354,6 @@ def evaluate_dataset(config: Any, result: Any, name: str, backend: Backend) -> d
     }
     if forced is None:
         section["overall"]["teacher_forced"] = None  # also with no strict pair: say why
-        section["overall"]["teacher_forced_reason"] = forced_reason
-        section["teacher_forced_reason"] = forced_reason
+        section["overall"]["teacher_forced_reason"] = forced_how
+        section["teacher_forced_reason"] = forced_how
     return section

@@ -7,11 +7,21 @@ completion tokens we measure the share of positions where their argmax tokens ag
 KL(teacher || student) in nats per token. That only means something when both models read the
 same token ids, hence the tokenizer check first.
 
+A model that only an engine can score (behind an OpenAI-compatible server, or quantized or with
+a LoRA adapter in vLLM) reports top-k *prompt logprobs* instead of logits: the logprobs of the
+k likeliest tokens (and of the forced one) at each position. Top-1 agreement is then exact (the
+argmax is the first of the top k). KL is computed over the tokens both models report plus one
+bucket for the rest of the vocabulary: by the data-processing inequality that is a lower bound
+of the full KL, equal to it when the reported tokens carry all of the probability (k at least
+the vocabulary), and ``teacher_mass_covered`` says how much of the teacher's mass the reported
+tokens hold.
+
 torch and transformers are imported inside the functions, so ``harness --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +30,12 @@ from typing import Any
 _PROBE = 'def f(xs: list[int]) -> int:\n    """Sum ß ü 😀."""\n\treturn sum(x ** 2 for x in xs)  # ok\n'
 #: Padded tokens per forward pass; bounds the logits held at once (rows x length x vocab).
 MAX_BATCH_TOKENS = 8192
+#: Probability mass below which the rest bucket of a top-k KL is rounding, not probability
+#: (summed fp32 logprobs of up to a vocabulary of tokens miss 1 by ~1e-7).
+REST_EPS = 1e-6
+
+#: Logprobs a model reports at one position: token id -> logprob (top k and the forced token).
+Logprobs = dict[int, float]
 
 
 @dataclass(frozen=True)
@@ -37,17 +53,24 @@ class TokenStats:
     n_tokens: int = 0
     agree: int = 0
     kl: float = 0.0
+    covered: float = 0.0  # teacher mass on the tokens both models reported (top-k scoring)
+    bounded: bool = False  # KL from top-k logprobs: a lower bound
 
     def add(self, other: TokenStats) -> None:
         self.n_tokens += other.n_tokens
         self.agree += other.agree
         self.kl += other.kl
+        self.covered += other.covered
+        self.bounded = self.bounded or other.bounded
 
     def to_dict(self) -> dict[str, Any]:
         """Token-weighted means (None with no tokens): a pair with a long completion weighs more."""
         n = self.n_tokens
-        return {"top1_agreement": self.agree / n if n else None,
-                "mean_kl": self.kl / n if n else None, "n_tokens": n}
+        out = {"top1_agreement": self.agree / n if n else None,
+               "mean_kl": self.kl / n if n else None, "n_tokens": n}
+        if self.bounded:
+            out["teacher_mass_covered"] = self.covered / n if n else None
+        return out
 
 
 def pooled(stats: Iterable[TokenStats]) -> TokenStats:
@@ -132,7 +155,7 @@ def context_limit(*models: Any) -> int | None:
     return min(limits) if limits else None
 
 
-def _fit(seq: ForcedSequence, limit: int | None) -> ForcedSequence:
+def fit(seq: ForcedSequence, limit: int | None) -> ForcedSequence:
     """Cut the completion to the context; a prompt-less sequence gives its first token up as the
     prompt (the first token has no position that predicts it)."""
     prompt, completion = seq.prompt, seq.completion
@@ -207,7 +230,7 @@ def teacher_forced_stats(
     import torch
 
     limit = context_limit(teacher, student)
-    fitted = [_fit(s, limit) for s in sequences]
+    fitted = [fit(s, limit) for s in sequences]
     out = [TokenStats() for _ in fitted]
     todo = [i for i, s in enumerate(fitted) if s.completion]
     lengths = [len(s.prompt) + len(s.completion) for s in fitted]
@@ -217,6 +240,75 @@ def teacher_forced_stats(
             for i, stats in zip(batch, _score_batch(teacher, student, [fitted[i] for i in batch], pad_id),
                                 strict=True):
                 out[i] = stats
+    return out
+
+
+# ----------------------------------------------------------------------------- top-k logprobs
+
+
+def position_stats(teacher: Logprobs, student: Logprobs) -> tuple[bool, float, float]:
+    """At one position: whether the argmax tokens agree, KL(teacher || student) over the tokens
+    both report plus a rest bucket (a lower bound of the full KL, see the module docstring), and
+    the teacher's mass on the shared tokens."""
+    agree = max(teacher, key=teacher.__getitem__) == max(student, key=student.__getitem__)
+    kl = covered_t = covered_s = 0.0
+    for token in teacher.keys() & student.keys():
+        lt, ls = teacher[token], student[token]
+        p = math.exp(lt)
+        kl += p * (lt - ls)
+        covered_t += p
+        covered_s += math.exp(ls)
+    rest_t = 1.0 - covered_t
+    if rest_t > REST_EPS:  # an upper bound of the student's rest mass keeps the bound a bound
+        kl += rest_t * (math.log(rest_t) - math.log(max(1.0 - covered_s, 0.0) + REST_EPS))
+    return agree, max(kl, 0.0), min(covered_t, 1.0)
+
+
+def logprob_stats(teacher: Sequence[Logprobs], student: Sequence[Logprobs]) -> TokenStats:
+    """Top-k teacher-forced stats of one sequence from both models' logprobs at its scored
+    positions."""
+    out = TokenStats(bounded=True)
+    for t, s in zip(teacher, student, strict=True):
+        agree, kl, covered = position_stats(t, s)
+        out.add(TokenStats(1, int(agree), kl, covered, True))
+    return out
+
+
+def scored_logprobs(
+    model: Any,
+    sequences: Sequence[ForcedSequence],
+    wanted: Sequence[Sequence[Iterable[int]]],
+    *,
+    batch_size: int = 8,
+    pad_id: int = 0,
+    max_batch_tokens: int = MAX_BATCH_TOKENS,
+) -> list[list[Logprobs]]:
+    """A transformers model's logprobs at each scored position (those predicting a completion
+    token) of already fitted sequences: of its argmax token and of the ``wanted`` ids there (the
+    other model's top k), so it can be compared with a model that reports top-k logprobs."""
+    import torch
+
+    out: list[list[Logprobs]] = [[] for _ in sequences]
+    lengths = [len(s.prompt) + len(s.completion) for s in sequences]
+    todo = sorted((i for i, s in enumerate(sequences) if s.completion), key=lambda i: lengths[i])
+    with torch.no_grad():
+        for batch in _batches(todo, lengths, max(1, batch_size), max_batch_tokens):
+            width = max(lengths[i] for i in batch)
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for r, i in enumerate(batch):
+                s = sequences[i]
+                ids[r, : lengths[i]] = torch.tensor(list(s.prompt) + list(s.completion), dtype=torch.long)
+                mask[r, : lengths[i]] = 1
+            logits = _logits(model, ids, mask)
+            for r, i in enumerate(batch):
+                start = len(sequences[i].prompt) - 1
+                lp = logits[r, start : lengths[i] - 1].float().log_softmax(-1).cpu()
+                top = lp.argmax(-1).tolist()
+                for j, want in enumerate(wanted[i]):
+                    tokens = {int(top[j]), *want}
+                    row = lp[j]
+                    out[i].append({t: float(row[t]) for t in tokens if 0 <= t < row.shape[0]})
     return out
 
 
@@ -247,9 +339,13 @@ __all__ = [
     "TokenStats",
     "context_limit",
     "encode_forced",
+    "fit",
+    "logprob_stats",
     "load_models",
     "load_tokenizer",
     "pooled",
+    "position_stats",
+    "scored_logprobs",
     "teacher_forced_stats",
     "tokenizer_difference",
 ]

@@ -12,7 +12,7 @@ from harness.cli import main
 from harness.core.errors import UsageError
 from harness.core.registry import ENGINES
 from harness.generation import GenerationConfig
-from harness.generation.engine import Engine, engine_class, no_logits_reason
+from harness.generation.engine import Engine, engine_class, forced_scoring
 
 
 def test_every_engine_is_registered_and_implements_the_contract() -> None:
@@ -59,12 +59,15 @@ def test_output_hash_separates_engines_and_keeps_transformers_hashes() -> None:
     assert base.output_hash("humaneval") == GenerationConfig(model="m").output_hash("humaneval")
 
 
-def test_teacher_forced_needs_logits() -> None:
-    local = GenerationConfig(model="m")
+def test_teacher_forced_scoring_per_engine() -> None:
+    """Weights that load in transformers are scored there; served, quantized or LoRA models by
+    their engine's prompt logprobs."""
+    assert forced_scoring(GenerationConfig(model="m")) == "weights"
+    assert forced_scoring(GenerationConfig(model="m", engine="vllm")) == "weights"
+    assert forced_scoring(GenerationConfig(model="m", engine="vllm", quantization="awq")) == "prompt_logprobs"
+    assert forced_scoring(GenerationConfig(model="m", engine="vllm", lora="/a")) == "prompt_logprobs"
     served = GenerationConfig(model="served", engine="openai", base_url="http://a/v1")
-    assert no_logits_reason(local, local) is None
-    why = no_logits_reason(local, served)
-    assert why is not None and "served (openai engine)" in why
+    assert forced_scoring(served) == "prompt_logprobs"
 
 
 def _closed_port() -> int:

@@ -138,6 +138,7 @@ def server(vllm_model: Path, workdir: Path) -> Iterator[dict[str, Any]]:
     proc = subprocess.Popen(
         [vllm_python(), "-I", "-m", "vllm.entrypoints.openai.api_server", "--model", str(vllm_model),
          "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "1024",
+         "--max-logprobs", "-1",  # teacher forcing may ask for the whole (512-token) vocabulary
          "--host", "127.0.0.1", "--port", str(port), "--api-key", KEY],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
     )
@@ -337,3 +338,157 @@ def test_eval_end_to_end_per_engine_and_mixed(
     assert [r["solution"] for r in samples["student"]] == [r["solution"] for r in samples["teacher"]]
     assert samples["student"][0]["completion"] == load_dataset("humaneval", data_dir).tasks[
         "HumanEval/0"].canonical_solution
+
+
+# ----------------------------------------------------------------------------- teacher forcing
+
+#: Largest difference allowed between a logprob from vLLM (its CPU kernels, fp32) and one from
+#: transformers (fp32) on the same weights and tokens; measured differences are ~1e-6 (summation
+#: order of the matmuls and of the softmax), so 1e-4 is two orders above rounding and three below
+#: any real difference (a wrong position or token shifts logprobs by tenths).
+LOGPROB_TOL = 1e-4
+VOCAB = 512  # the tiny tokenizer's
+
+
+def _forced_ids(data_dir: Path, tok: Any) -> list[list[int]]:
+    ds = load_dataset("humaneval", data_dir)
+    out = []
+    for tid in ("HumanEval/0", "HumanEval/2", "HumanEval/5"):
+        task = ds.tasks[tid]
+        out.append(tok(task.prompt)["input_ids"] + tok(task.canonical_solution, add_special_tokens=False)["input_ids"])
+    return out
+
+
+def test_prompt_logprobs_of_both_engines_match_transformers(
+    vllm_engine: Any, server: dict[str, Any], vllm_model: Path, data_dir: Path
+) -> None:
+    """vLLM's prompt_logprobs (worker) and the server's echo + logprobs give, at every position,
+    the logprobs transformers computes from the same fp32 weights, keyed by token id; a server
+    that refuses the request gives a reason, not an error."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.generation.openai_engine import OpenAIEngine
+
+    tok = AutoTokenizer.from_pretrained(vllm_model)
+    seqs = _forced_ids(data_dir, tok)
+    model = AutoModelForCausalLM.from_pretrained(vllm_model, torch_dtype=torch.float32).eval()
+    served = OpenAIEngine(_served(server, concurrency=2))
+    served.start()
+    assert served.forced_source() == str(vllm_model)
+    try:
+        for k in (20, VOCAB):
+            for name, got in (("vllm", vllm_engine.prompt_logprobs(seqs, k)),
+                              ("openai", served.prompt_logprobs(seqs, k))):
+                assert not isinstance(got, str), got
+                for ids, positions in zip(seqs, got, strict=True):
+                    with torch.no_grad():
+                        rows = model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1)
+                    assert positions[0] is None and len(positions) == len(ids)
+                    for i in range(1, len(ids)):
+                        here, want = positions[i], rows[i - 1]
+                        assert here is not None and ids[i] in here
+                        assert len(here) in (k, k + 1), (name, i)  # the top k, and the token if not in them
+                        assert max(here, key=here.__getitem__) == int(want.argmax()), (name, i)
+                        diff = max(abs(v - float(want[t])) for t, v in here.items())
+                        assert diff < LOGPROB_TOL, (name, k, i, diff)
+        refused = served.prompt_logprobs(seqs[:1], 100_000)  # more than the server allows
+        assert isinstance(refused, str) and "gives no prompt logprobs" in refused and "100000" in refused
+    finally:
+        served.close()
+
+
+@pytest.fixture(scope="module")
+def perturbed_model(vllm_model: Path, workdir: Path) -> Path:
+    """The vLLM test model with noise on its weights: a student that agrees with it on some
+    tokens, not all (same tokenizer)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = workdir / "perturbed-h64"
+    model = AutoModelForCausalLM.from_pretrained(vllm_model, torch_dtype=torch.float32)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(vllm_model).save_pretrained(out)
+    return out
+
+
+def test_forced_stats_from_prompt_logprobs_match_the_weights(
+    server: dict[str, Any], vllm_model: Path, perturbed_model: Path, data_dir: Path
+) -> None:
+    """The teacher behind the server (scored by its prompt logprobs), the student in
+    transformers, against both in transformers on the same sequences: top-1 agreement exactly,
+    KL within rounding at k = the vocabulary and a lower bound at k = 20; a teacher served
+    against itself agrees fully."""
+    from harness.generation.loading import load_tokenizer
+    from harness.metamorphic.forced_logprobs import open_scorers
+    from harness.metamorphic.teacher_forced import ForcedSequence, load_models, teacher_forced_stats
+
+    tok = load_tokenizer(str(vllm_model))
+    ds = load_dataset("humaneval", data_dir)
+    seqs = [ForcedSequence(tuple(tok(ds.tasks[t].prompt)["input_ids"]),
+                           tuple(tok(ds.tasks[t].canonical_solution, add_special_tokens=False)["input_ids"])
+                           + (tok.eos_token_id,)) for t in list(ds.tasks)[:6]]
+    local = GenerationConfig(model=str(vllm_model), dtype="float32", device="cpu")
+    student = GenerationConfig(model=str(perturbed_model), dtype="float32", device="cpu")
+    models = load_models(local, student)
+    assert not isinstance(models, str)
+    exact = teacher_forced_stats(models.teacher, models.student, seqs)
+    scorers = open_scorers(_served(server), student)
+    assert not isinstance(scorers, str), scorers
+    try:
+        assert scorers.eos_id() == tok.eos_token_id
+        full, top20 = scorers.stats(seqs, VOCAB), scorers.stats(seqs, 20)
+    finally:
+        scorers.close()
+    assert not isinstance(full, str) and not isinstance(top20, str)
+    for want, f, t in zip(exact, full, top20, strict=True):
+        assert f.n_tokens == t.n_tokens == want.n_tokens > 0
+        assert f.agree == t.agree == want.agree
+        assert f.kl / f.n_tokens == pytest.approx(want.kl / want.n_tokens, abs=LOGPROB_TOL)
+        assert f.covered / f.n_tokens == pytest.approx(1.0, abs=1e-5)
+        assert 0.0 <= t.kl <= want.kl + LOGPROB_TOL * t.n_tokens and 0.0 < t.covered <= t.n_tokens
+    agree = sum(s.agree for s in exact) / sum(s.n_tokens for s in exact)
+    assert 0.0 < agree < 1.0  # the student agrees on some tokens, not all: not a trivial case
+    itself = open_scorers(_served(server), _served(server))
+    assert not isinstance(itself, str)
+    try:
+        same = itself.stats(seqs, 20)
+    finally:
+        itself.close()
+    assert not isinstance(same, str)
+    assert all(s.agree == s.n_tokens and s.kl == pytest.approx(0.0, abs=1e-6) for s in same)
+
+
+def _meta_eval(out: Path, student: Path, data_dir: Path, *extra: str) -> dict[str, Any]:
+    argv = ["eval", "--student", str(student), "--teacher", "tiny", "--dataset", "humaneval",
+            "--data-dir", str(data_dir), "--limit", "3", "--max-new-tokens", "64", "--dtype", "float32",
+            "--metamorphic-relations", "param_rename", "--out", str(out),
+            "--cache-dir", str(out.parent / "cache"), "--no-progress", "--quiet", "--jobs", "2", *extra]
+    assert main(argv) == 0
+    meta: dict[str, Any] = json.loads((out / "summary.json").read_text())["datasets"]["humaneval"]["metamorphic"]
+    return meta
+
+
+def test_eval_metamorphic_with_a_served_teacher(
+    server: dict[str, Any], perturbed_model: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    """``eval --metamorphic`` with the teacher behind the server: teacher-forced numbers from
+    its prompt logprobs (and how: source, top_k, the teacher mass the top k cover); a server
+    that refuses the request: ``teacher_forced: null`` and the reason, exit 0."""
+    served = ["--teacher-engine", "openai", "--teacher-base-url", server["url"], "--api-key-env", KEY_VAR]
+    meta = _meta_eval(tmp_path / "k20", perturbed_model, data_dir, *served)
+    block = meta["relations"]["param_rename"]["teacher_forced"]
+    assert (block["source"], block["top_k"]) == ("prompt_logprobs", 20)
+    assert block["n_pairs"] == meta["relations"]["param_rename"]["pairs"] > 0
+    for side in ("original", "transformed"):
+        assert block[side]["n_tokens"] > 0 and 0.0 <= block[side]["top1_agreement"] <= 1.0
+        assert block[side]["mean_kl"] >= 0.0 and 0.0 < block[side]["teacher_mass_covered"] <= 1.0
+    refused = _meta_eval(tmp_path / "no", perturbed_model, data_dir, *served, "--forced-top-k", "100000")
+    assert refused["overall"]["teacher_forced"] is None
+    assert "tiny (openai engine)" in refused["teacher_forced_reason"]
+    assert "gives no prompt logprobs" in refused["teacher_forced_reason"]

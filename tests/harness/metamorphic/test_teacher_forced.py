@@ -1,5 +1,6 @@
 """Teacher-forced agreement and KL: the batched computation against a direct per-position loop,
-on two tiny random models that share a tokenizer; and the tokenizer check that gates it."""
+on two tiny random models that share a tokenizer; the top-k (prompt logprobs) computation
+against it; and the tokenizer check that gates it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from harness.metamorphic.teacher_forced import (
     TokenStats,
     encode_forced,
     load_models,
+    logprob_stats,
     pooled,
+    position_stats,
+    scored_logprobs,
     teacher_forced_stats,
     tokenizer_difference,
 )
@@ -128,3 +132,58 @@ def test_tokenizers_differ(tiny_models: dict[str, Path], foreign_model: Path) ->
     assert why is not None and "vocabularies" in why
     loaded = load_models(GenerationConfig(model=str(tiny_models["gpt2"])), GenerationConfig(model=str(foreign_model)))
     assert loaded == why  # the reason, and no weights loaded
+
+
+def _topk(row: list[float], k: int, forced: int) -> dict[int, float]:
+    """What an engine reports at one position: the k likeliest tokens and the forced one."""
+    top = sorted(range(len(row)), key=lambda i: -row[i])[:k]
+    return {i: row[i] for i in {*top, forced}}
+
+
+def test_topk_stats_are_exact_at_full_k_and_a_lower_bound_below(models: ForcedModels) -> None:
+    """From both models' log-softmax rows: with every token reported, agreement and KL are the
+    logits path's numbers; with the top k, agreement still is and KL never exceeds them."""
+    import torch
+
+    seqs = [s for s in _sequences(models.tokenizer) if s.prompt and s.completion]
+    exact = teacher_forced_stats(models.teacher, models.student, seqs)
+    for seq, want in zip(seqs, exact, strict=True):
+        ids = torch.tensor([list(seq.prompt) + list(seq.completion)])
+        with torch.no_grad():
+            rows = {name: m(input_ids=ids).logits[0].float().log_softmax(-1)[len(seq.prompt) - 1 : -1].tolist()
+                    for name, m in (("t", models.teacher), ("s", models.student))}
+        vocab = len(rows["t"][0])
+        for k, exact_kl in ((vocab, True), (20, False), (1, False)):
+            t = [_topk(r, k, f) for r, f in zip(rows["t"], seq.completion, strict=True)]
+            s = [_topk(r, k, f) for r, f in zip(rows["s"], seq.completion, strict=True)]
+            got = logprob_stats(t, s)
+            assert got.n_tokens == want.n_tokens and got.agree == want.agree, k
+            if exact_kl:
+                assert got.kl == pytest.approx(want.kl, rel=1e-4, abs=1e-4)
+                assert got.covered == pytest.approx(got.n_tokens, rel=1e-5)
+            else:
+                assert 0.0 <= got.kl <= want.kl + 1e-4
+        # a transformers model read at the other's top-k tokens gives the same numbers
+        t20 = [_topk(r, 20, f) for r, f in zip(rows["t"], seq.completion, strict=True)]
+        (read,) = scored_logprobs(models.student, [seq], [[p.keys() for p in t20]])
+        s20 = [_topk(r, 20, f) for r, f in zip(rows["s"], seq.completion, strict=True)]
+        mixed, both = logprob_stats(t20, read), logprob_stats(t20, s20)
+        assert mixed.agree == want.agree and mixed.n_tokens == want.n_tokens
+        assert both.kl - 1e-4 <= mixed.kl <= want.kl + 1e-4  # more tokens known: a tighter bound
+
+
+def test_position_stats_by_hand() -> None:
+    """Teacher (0.7, 0.2, 0.1), student (0.2, 0.7, 0.1): both report the top 2."""
+    lt = [math.log(x) for x in (0.7, 0.2, 0.1)]
+    ls = [math.log(x) for x in (0.2, 0.7, 0.1)]
+    exact = sum(math.exp(a) * (a - b) for a, b in zip(lt, ls, strict=True))
+    agree, kl, covered = position_stats({0: lt[0], 1: lt[1], 2: lt[2]}, {0: ls[0], 1: ls[1], 2: ls[2]})
+    assert not agree and kl == pytest.approx(exact) and covered == pytest.approx(1.0)
+    agree, kl, covered = position_stats({0: lt[0], 1: lt[1]}, {1: ls[1], 0: ls[0]})
+    # tokens 0 and 1 known to both, the rest bucket holds 0.1 for each: here the bound is exact
+    # (less the 1e-6 of the student's rest mass taken as an upper bound)
+    assert kl == pytest.approx(exact, abs=1e-5) and kl <= exact and covered == pytest.approx(0.9)
+    agree, kl, _ = position_stats({0: lt[0]}, {1: ls[1]})  # nothing shared: one bucket, KL 0
+    assert kl == 0.0 and not agree
+    stats = TokenStats(2, 1, 0.5, 1.8, True)
+    assert stats.to_dict() == {"top1_agreement": 0.5, "mean_kl": 0.25, "n_tokens": 2, "teacher_mass_covered": 0.9}
