@@ -36,14 +36,8 @@ from typing import Any, TextIO
 from harness.core.errors import UsageError
 from harness.reporting.format import format_gate_text, pct, points
 from harness.reporting.format import p_value as fmt_p
-from harness.results.records import (
-    Comparison,
-    EvalSummary,
-    GateCheck,
-    GateConfig,
-    GateResult,
-    Metamorphic,
-)
+from harness.results import records
+from harness.results.records import GateCheck, GateConfig, GateResult
 from harness.results.store import EvalDir, read_user_text
 
 if sys.version_info >= (3, 11):
@@ -143,13 +137,13 @@ def load_gate(path: str | os.PathLike[str]) -> GateConfig:
 # ----------------------------------------------------------------------------- checks
 
 
-def primary_metric(name: str, dataset: Mapping[str, Any] | Comparison) -> str:
+def primary_metric(name: str, dataset: Mapping[str, Any] | records.Comparison) -> str:
     """``plus`` on the + datasets (or wherever the student has a plus pass@1), else ``base``."""
-    ds = dataset if isinstance(dataset, Comparison) else Comparison.from_dict(dataset)
+    ds = dataset if isinstance(dataset, records.Comparison) else records.Comparison.from_dict(dataset)
     return ds.primary(name)
 
 
-def _loss_check(name: str, ds: Comparison, cfg: GateConfig, metric: str) -> GateCheck:
+def _loss_check(name: str, ds: records.Comparison, cfg: GateConfig, metric: str) -> GateCheck:
     threshold = cfg.max_precision_loss
     assert threshold is not None
     loss = ds.precision_loss.get(metric)
@@ -181,7 +175,7 @@ def _loss_check(name: str, ds: Comparison, cfg: GateConfig, metric: str) -> Gate
     return GateCheck(key, name, loss, threshold, False, msg, metric=metric, p_value=p_value, margin=over)
 
 
-def _pass_check(name: str, ds: Comparison, cfg: GateConfig, metric: str) -> GateCheck:
+def _pass_check(name: str, ds: records.Comparison, cfg: GateConfig, metric: str) -> GateCheck:
     threshold = cfg.min_student_pass_at_1
     assert threshold is not None
     key = "min_student_pass_at_1"
@@ -199,7 +193,7 @@ def _pass_check(name: str, ds: Comparison, cfg: GateConfig, metric: str) -> Gate
                      f"by {points(short)}", metric=metric, margin=short)
 
 
-def _category_checks(name: str, ds: Comparison, cfg: GateConfig) -> list[GateCheck]:
+def _category_checks(name: str, ds: records.Comparison, cfg: GateConfig) -> list[GateCheck]:
     threshold = cfg.max_category_increase
     assert threshold is not None
     key = "max_category_increase"
@@ -225,24 +219,24 @@ def _category_checks(name: str, ds: Comparison, cfg: GateConfig) -> list[GateChe
 
 def fidelity_violation_rate(meta: Mapping[str, Any]) -> tuple[float | None, str]:
     """The overall fidelity-violation rate of a metamorphic result and where it came from."""
-    record = Metamorphic.from_dict(meta)
+    record = records.Metamorphic.from_dict(meta)
     return record.fidelity_violation_rate() if record else (None, "")
 
 
 def fidelity_evidence(meta: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """How many teacher-solved pairs the overall rate rests on and how many it needs (None
     when the results do not say: older or hand-made summaries)."""
-    record = Metamorphic.from_dict(meta)
+    record = records.Metamorphic.from_dict(meta)
     return record.fidelity_evidence() if record else (None, None)
 
 
 def dataset_metamorphic(summary: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    """A dataset's metamorphic results (see :meth:`EvalSummary.metamorphic`)."""
-    meta = EvalSummary.from_dict(summary).metamorphic(name)
+    """A dataset's metamorphic results (see :meth:`records.EvalSummary.metamorphic`)."""
+    meta = records.EvalSummary.from_dict(summary).metamorphic(name)
     return meta.to_dict() if meta else None
 
 
-def _fidelity_check(name: str, meta: Metamorphic | None, cfg: GateConfig) -> GateCheck:
+def _fidelity_check(name: str, meta: records.Metamorphic | None, cfg: GateConfig) -> GateCheck:
     threshold = cfg.max_fidelity_violation
     assert threshold is not None
     key = "max_fidelity_violation"
@@ -270,16 +264,16 @@ def _fidelity_check(name: str, meta: Metamorphic | None, cfg: GateConfig) -> Gat
                      f"{pct(threshold)} by {points(over)}", margin=over)
 
 
-def evaluate_gate(summary: Mapping[str, Any] | EvalSummary, gate: GateConfig) -> GateResult:
+def evaluate_gate(summary: Mapping[str, Any] | records.EvalSummary, gate: GateConfig) -> GateResult:
     """Check every dataset of an eval summary against ``gate``: a pure function (no files)."""
-    if not isinstance(summary, EvalSummary):
+    if not isinstance(summary, records.EvalSummary):
         datasets = summary.get("datasets") if isinstance(summary, Mapping) else None
         if not isinstance(datasets, Mapping) or not datasets:
             raise UsageError("summary.json has no datasets to gate (is this an eval directory?)")
         bad = next((n for n, ds in datasets.items() if not isinstance(ds, Mapping)), None)
         if bad is not None:
             raise UsageError(f"summary.json: datasets.{bad} is not an object")
-        summary = EvalSummary.from_dict(summary)
+        summary = records.EvalSummary.from_dict(summary)
     if not summary.datasets:
         raise UsageError("summary.json has no datasets to gate (is this an eval directory?)")
     checks: list[GateCheck] = []
@@ -308,7 +302,7 @@ def read_summary(eval_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return EvalDir(eval_dir).read_raw()
 
 
-def gated(summary: Mapping[str, Any] | EvalSummary, gate: GateConfig) -> GateResult:
+def gated(summary: Mapping[str, Any] | records.EvalSummary, gate: GateConfig) -> GateResult:
     """:func:`evaluate_gate`, stamped with the time it was gated."""
     result = evaluate_gate(summary, gate)
     result.evaluated = _now()

@@ -26,18 +26,8 @@ from harness.execution.oracle import EvalplusComparator, compare_assert, decode_
 from harness.reporting.progress import Mode, progress, progress_mode
 from harness.results.records import ResultRow, RunSummary
 from harness.results.store import read_jsonl, sha256_file, write_json_atomic, write_jsonl_atomic
-from sandbox import (
-    AssertsPassed,
-    Backend,
-    Event,
-    Job,
-    Limits,
-    Outcome,
-    Output,
-    Raised,
-    SandboxUnavailable,
-)
-from sandbox.protocol import Exit
+from sandbox import Backend, Limits, SandboxUnavailable
+from sandbox.protocol import AssertsPassed, Event, Exit, Job, Outcome, Output, Raised
 
 RESULT_KEYS = (
     "task_id", "sample_index", "passed", "base_passed", "plus_passed", "error_type", "category",
