@@ -175,11 +175,21 @@ class LocalBackend(PoolBackend):
             "--chdir", "/tmp", "--clearenv",
             "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
             "--setenv", "PYTHONHASHSEED", "0",
+            *self._library_path(mount_root),
             py, "-s", "-S", "-B", RUNNER_MOUNT, "--tmp", "/tmp", "--reap-all", "--packages", packages.MOUNT,
         ]
         if uid is not None:
             argv += ["--uid", str(uid)]
         return argv
+
+    def _library_path(self, mount_root: str) -> list[str]:
+        """A Python built with a shared libpython (pyenv's) finds it through a RUNPATH under its
+        own prefix, which is mounted elsewhere here: without this the loader takes the system's
+        libpython of the same minor version, and extension modules built against the other patch
+        release fail (``_ssl``: undefined symbol)."""
+        if mount_root != PY_MOUNT or not any((self.prefix / "lib").glob("libpython3*.so*")):
+            return []
+        return ["--setenv", "LD_LIBRARY_PATH", f"{PY_MOUNT}/lib"]
 
     def close(self) -> None:
         super().close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import re
 from pathlib import Path
 
 from sandbox.errors import SandboxUnavailable
@@ -19,29 +20,66 @@ MOUNT = "/opt/packages"
 
 
 def names() -> list[str]:
+    """The distributions listed in ``candidate-packages.txt``."""
     lines = (line.split("#", 1)[0].strip() for line in LIST_FILE.read_text().splitlines())
     return [line for line in lines if line]
 
 
-def roots() -> dict[str, Path]:
-    """Top-level name (``numpy``, ``numpy.libs``, ``numpy-2.4.6.dist-info``) -> its path, for
-    every listed distribution; SandboxUnavailable when one is not installed."""
-    out: dict[str, Path] = {}
-    for name in names():
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirements(dist: importlib.metadata.Distribution) -> list[str]:
+    """Names a distribution needs whatever extras are asked for. A requirement behind an
+    environment marker other than an extra is kept: where it does not apply it is not
+    installed either, and a dependency that is not installed is passed over."""
+    out = []
+    for req in dist.requires or ():
+        name, _, marker = req.partition(";")
+        if "extra" in marker:
+            continue
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", name)
+        if match:
+            out.append(match.group(1))
+    return out
+
+
+def distributions() -> list[importlib.metadata.Distribution]:
+    """Every listed distribution with what it needs (installed requirements, recursively): a
+    candidate that imports pandas needs dateutil too. SandboxUnavailable when a listed one is not
+    installed."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    stack = [(name, True) for name in reversed(names())]
+    while stack:
+        name, listed = stack.pop()
+        if _canonical(name) in found:
+            continue
         try:
             dist = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
-            raise SandboxUnavailable(f"candidate package {name!r} ({LIST_FILE.name}) is not installed") from None
+            if listed:
+                raise SandboxUnavailable(f"candidate package {name!r} ({LIST_FILE.name}) is not installed") from None
+            continue
+        found[_canonical(name)] = dist
+        stack.extend((dep, False) for dep in reversed(_requirements(dist)))
+    return [found[k] for k in sorted(found)]
+
+
+def roots() -> dict[str, Path]:
+    """Top-level name (``numpy``, ``numpy.libs``, ``numpy-2.4.6.dist-info``, ``six.py``) -> its
+    path, for every candidate distribution."""
+    out: dict[str, Path] = {}
+    for dist in distributions():
         base = Path(str(dist.locate_file("")))
         for top in sorted({f.parts[0] for f in dist.files or () if f.parts and f.parts[0] != ".."}):
-            if (base / top).exists():
+            if (base / top).exists() and not top.endswith(".pth") and top != "__pycache__":
                 out[top] = base / top
     return out
 
 
 def manifest() -> str:
     """What the candidate packages are (names and versions): part of the image's content hash."""
-    return "".join(f"{n}=={importlib.metadata.version(n)}\n" for n in names())
+    return "".join(f"{_canonical(d.metadata['Name'])}=={d.version}\n" for d in distributions())
 
 
 def digest() -> str:

