@@ -71,7 +71,9 @@ def _server(model: Path, log: Path) -> Iterator[str]:
 
 
 def _tokens(path: Path) -> int:
-    return sum(int(json.loads(line)["n_tokens"] or 0) for line in path.read_text().splitlines())
+    # split on "\n" only: samples lines keep U+2028, U+0085 ... unescaped (ensure_ascii=False),
+    # which str.splitlines() would split inside a solution
+    return sum(int(json.loads(line)["n_tokens"] or 0) for line in path.read_text().split("\n") if line.strip())
 
 
 def _run_engine(name: str, model: Path, ds: Any, args: argparse.Namespace, workdir: Path,

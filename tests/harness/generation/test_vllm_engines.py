@@ -43,7 +43,7 @@ def _free_port() -> int:
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text().split("\n") if line.strip()]  # not splitlines: U+2028
 
 
 def _keys(path: Path) -> list[tuple[str, int]]:
