@@ -601,7 +601,7 @@ def _metamorphic(config: EvalConfig, result: EvalResult) -> None:
     backend = make_backend(config.backend, jobs=config.jobs, limits=config.limits, **config.backend_options)
     try:
         for name in result.task_ids:
-            result.summary["datasets"][name]["metamorphic"] = evaluate_dataset(config, result, name, backend)
+            result.summary["datasets"][name]["metamorphic"] = evaluate_dataset(config, result, name, backend).to_dict()
     finally:
         backend.close()
 

@@ -217,19 +217,6 @@ def _category_checks(name: str, ds: records.Comparison, cfg: GateConfig) -> list
     return checks
 
 
-def fidelity_violation_rate(meta: Mapping[str, Any]) -> tuple[float | None, str]:
-    """The overall fidelity-violation rate of a metamorphic result and where it came from."""
-    record = records.Metamorphic.from_dict(meta)
-    return record.fidelity_violation_rate() if record else (None, "")
-
-
-def fidelity_evidence(meta: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """How many teacher-solved pairs the overall rate rests on and how many it needs (None
-    when the results do not say: older or hand-made summaries)."""
-    record = records.Metamorphic.from_dict(meta)
-    return record.fidelity_evidence() if record else (None, None)
-
-
 def dataset_metamorphic(summary: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
     """A dataset's metamorphic results (see :meth:`records.EvalSummary.metamorphic`)."""
     meta = records.EvalSummary.from_dict(summary).metamorphic(name)
@@ -244,7 +231,7 @@ def _fidelity_check(name: str, meta: records.Metamorphic | None, cfg: GateConfig
         return GateCheck(key, name, None, threshold, True,
                          "metamorphic testing did not run (harness eval --metamorphic)",
                          skipped=True)
-    value, where = meta.fidelity_violation_rate()
+    value, where = meta.fidelity_rate()
     pairs, needed = meta.fidelity_evidence()
     if pairs is not None and (value is None or (needed is not None and pairs < needed)):
         at_least = f" (at least {needed} needed)" if needed is not None else ""

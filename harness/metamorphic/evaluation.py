@@ -37,6 +37,15 @@ from harness.metamorphic.metrics import (
 )
 from harness.metamorphic.teacher_forced import TokenStats, pooled
 from harness.metamorphic.validity import valid_transforms, validate
+from harness.results.records import (
+    ForcedTokens,
+    Metamorphic,
+    MetamorphicMetrics,
+    MetamorphicOverall,
+    RelationResult,
+    RoleRobustness,
+    TeacherForced,
+)
 from harness.results.store import RunDir
 from sandbox import Backend, Job, Output, Raised
 from sandbox.protocol import UNJUDGED_TEST_LIMIT
@@ -271,56 +280,57 @@ def _teacher_forced(config: Any, cases: list[_Case]) -> tuple[Forced | None, dic
     return {key: (got[i], got[j]) for key, (i, j) in where.items()}, {"source": "prompt_logprobs", "top_k": k}
 
 
-def _forced_block(cases: list[_Case], forced: Forced | None, how: dict[str, Any]) -> dict[str, Any] | None:
+def _forced_block(cases: list[_Case], forced: Forced | None, how: dict[str, Any]) -> TeacherForced | None:
     """Token-pooled teacher-forced agreement and KL over the pairs that have both sequences,
     and, when from top-k prompt logprobs, ``source: prompt_logprobs`` with its ``top_k``."""
     if forced is None:
         return None
     mine = [forced[c.key] for c in cases if c.key in forced]
-    return {"original": pooled(a for a, _ in mine).to_dict(),
-            "transformed": pooled(b for _, b in mine).to_dict(),
-            "n_pairs": len(mine), **how}
+    return TeacherForced(ForcedTokens.of(pooled(a for a, _ in mine)), ForcedTokens.of(pooled(b for _, b in mine)),
+                         len(mine), **how)
+
+
+def _robustness(cases: list[_Case], role: str) -> RoleRobustness:
+    """One model's flip rate, pass@1 on both sides and ReCode's RP/RD/RR@1 over the pairs."""
+    nominal = [[c.nominal[role].passed] for c in cases]
+    perturbed = [[[c.perturbed[role].passed]] for c in cases]
+    return RoleRobustness(
+        flip_rate=flip_rate((c.nominal[role].passed, c.perturbed[role].passed) for c in cases),
+        pass_at_1=sum(c.perturbed[role].passed for c in cases) / len(cases),
+        nominal_pass_at_1=sum(c.nominal[role].passed for c in cases) / len(cases),
+        rp_at_1=robust_pass_at_k(nominal, perturbed, 1),
+        rd_at_1=robust_drop_at_k(nominal, perturbed, 1),
+        rr_at_1=robust_relative_at_k(nominal, perturbed, 1),
+    )
 
 
 def _metrics(cases: list[_Case], agreement: dict[Pair, float], forced: Forced | None,
-             how: dict[str, Any]) -> dict[str, Any]:
+             how: dict[str, Any]) -> MetamorphicMetrics:
     """Metrics over a set of valid (task, relation) pairs that both models were run on; each
     pair's nominal verdicts are those on the prompt its relation varies."""
     if not cases:
-        return {"pairs": 0}
-    res: dict[str, Any] = {"pairs": len(cases), "partial_pairs": sum(c.partial for c in cases)}
-    rd: dict[str, float] = {}
-    for role in ROLES:
-        nominal = [[c.nominal[role].passed] for c in cases]
-        perturbed = [[[c.perturbed[role].passed]] for c in cases]
-        rd[role] = robust_drop_at_k(nominal, perturbed, 1)
-        res[role] = {
-            "flip_rate": flip_rate((c.nominal[role].passed, c.perturbed[role].passed) for c in cases),
-            "pass@1": sum(c.perturbed[role].passed for c in cases) / len(cases),
-            "nominal_pass@1": sum(c.nominal[role].passed for c in cases) / len(cases),
-            "RP@1": robust_pass_at_k(nominal, perturbed, 1),
-            "RD@1": rd[role],
-            "RR@1": robust_relative_at_k(nominal, perturbed, 1),
-        }
-    res["kappa"] = cohen_kappa([c.perturbed["teacher"].passed for c in cases],
-                               [c.perturbed["student"].passed for c in cases])
+        return MetamorphicMetrics(pairs=0)
+    teacher, student = _robustness(cases, "teacher"), _robustness(cases, "student")
     fcases = [FidelityCase(c.task_id, c.relation, c.nominal["teacher"].passed, c.nominal["student"].passed,
                            c.perturbed["teacher"].passed, c.perturbed["student"].passed) for c in cases]
     fid = solved_fidelity(fcases)
-    res["fidelity_violation_rate"] = fid.rate
-    res["fidelity_pairs"] = fid.pairs
-    res["fidelity_min_pairs"] = fid.min_pairs
-    res["fidelity_violations"] = [list(v) for v in fid.violating]
     agree = fidelity_violations(fcases)
-    res["agreement_violation_rate"] = agree.rate if agree.agreeing_sources else None
-    res["agreeing_pairs"] = agree.agreeing_sources
-    res["robustness_gap"] = (rd["student"] - rd["teacher"]) / rd["teacher"] if rd["teacher"] else None
-    res["output_agreement"] = sum(agreement[c.key] for c in cases) / len(cases)
-    res["teacher_forced"] = _forced_block(cases, forced, how)
-    return res
+    rd_teacher, rd_student = teacher.rd_at_1 or 0.0, student.rd_at_1 or 0.0
+    return MetamorphicMetrics(
+        pairs=len(cases), partial_pairs=sum(c.partial for c in cases), teacher=teacher, student=student,
+        kappa=cohen_kappa([c.perturbed["teacher"].passed for c in cases],
+                          [c.perturbed["student"].passed for c in cases]),
+        fidelity_violation_rate=fid.rate, fidelity_pairs=fid.pairs, fidelity_min_pairs=fid.min_pairs,
+        fidelity_violations=list(fid.violating),
+        agreement_violation_rate=agree.rate if agree.agreeing_sources else None,
+        agreeing_pairs=agree.agreeing_sources,
+        robustness_gap=(rd_student - rd_teacher) / rd_teacher if rd_teacher else None,
+        output_agreement=sum(agreement[c.key] for c in cases) / len(cases),
+        teacher_forced=_forced_block(cases, forced, how),
+    )
 
 
-def evaluate_dataset(config: Any, result: Any, name: str, backend: Backend) -> dict[str, Any]:
+def evaluate_dataset(config: Any, result: Any, name: str, backend: Backend) -> Metamorphic:
     """The ``metamorphic`` section of one dataset (see the module docstring)."""
     ds_full = load_dataset(name, config.data_dir)
     task_ids = result.task_ids[name]
@@ -337,23 +347,20 @@ def evaluate_dataset(config: Any, result: Any, name: str, backend: Backend) -> d
     how = forced_how if isinstance(forced_how, dict) else {}
 
     groups = table.relations
-    per_relation = {rel: {"group": groups[rel], "valid_tasks": len(table.valid_tasks(rel)),
-                          **_metrics([c for c in cases if c.relation == rel], agreement, forced, how)}
+    per_relation = {rel: RelationResult(groups[rel], len(table.valid_tasks(rel)),
+                                        _metrics([c for c in cases if c.relation == rel], agreement, forced, how))
                     for rel in table.relations}
     by_group = {g: _metrics([c for c in cases if groups[c.relation] == g], agreement, forced, how)
                 for g in ("strict", "soft")}
     strict = by_group["strict"]
-    section: dict[str, Any] = {
-        "relations": per_relation,
-        "overall": {**strict, "by_group": by_group},
-        "fidelity_violation_rate": strict.get("fidelity_violation_rate"),
-        "fidelity_pairs": strict.get("fidelity_pairs", 0),
-        "fidelity_definition": FIDELITY_DEFINITION,
-        "validity": table.summary(),
-        "partial_nominal_tasks": len({c.task_id for c in cases if c.partial}),
-    }
-    if forced is None:
-        section["overall"]["teacher_forced"] = None  # also with no strict pair: say why
-        section["overall"]["teacher_forced_reason"] = forced_how
-        section["teacher_forced_reason"] = forced_how
-    return section
+    reason = forced_how if isinstance(forced_how, str) else None  # also with no strict pair: say why
+    return Metamorphic(
+        relations=per_relation,
+        overall=MetamorphicOverall(strict, by_group, teacher_forced_reason=reason),
+        fidelity_violation_rate=strict.fidelity_violation_rate,
+        fidelity_pairs=strict.fidelity_pairs or 0,
+        fidelity_definition=FIDELITY_DEFINITION,
+        validity=table.summary(),
+        partial_nominal_tasks=len({c.task_id for c in cases if c.partial}),
+        teacher_forced_reason=reason,
+    )

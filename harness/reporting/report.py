@@ -44,7 +44,6 @@ from harness.results.records import (
     GateResult,
     Metamorphic,
     dig,
-    flip_rates,
     interval,
     num,
 )
@@ -472,8 +471,7 @@ class Charts:
 
 
 _META_ORDER = (
-    "group", "n_tasks", "n", "teacher_flip_rate", "student_flip_rate", "flip_rate.teacher",
-    "flip_rate.student", "RP@1", "RD@1", "RR@1", "kappa", "fidelity_violation_rate", "fidelity_pairs",
+    "group", "n_tasks", "n", "RP@1", "RD@1", "RR@1", "kappa", "fidelity_violation_rate", "fidelity_pairs",
     "agreement_violation_rate", "agreeing_pairs", "robustness_gap",
 )
 
@@ -482,9 +480,8 @@ def _metamorphic_view(name: str, record: Metamorphic | None, threshold: float | 
                       charts: Charts) -> dict[str, Any] | None:
     if record is None:
         return None
-    relations, overall = record.relations, record.overall
-    flat_rel = {k: _flatten(v) for k, v in relations.items()}
-    flat_overall = _flatten(overall) if overall else {}
+    flat_rel = {k: _flatten(v.to_dict()) for k, v in record.relations.items()}
+    flat_overall = _flatten(record.overall.to_dict()) if record.overall else {}
     keys: list[str] = []
     for f in [*flat_rel.values(), flat_overall]:
         for k in f:
@@ -496,8 +493,9 @@ def _metamorphic_view(name: str, record: Metamorphic | None, threshold: float | 
     rows = []
     chart_rows = []
     for rname, f in flat_rel.items():
-        violation = _num(f.get("fidelity_violation_rate"))
-        flip_t, flip_s = flip_rates(relations[rname])
+        metrics = record.relations[rname].metrics
+        violation = metrics.fidelity_violation_rate
+        flip_t, flip_s = metrics.flip_rates()
         over = threshold is not None and violation is not None and violation > threshold + 1e-9
         rows.append({"name": rname, "cells": [number(f.get(k)) if k in f else "" for k in keys],
                      "over": over})
@@ -507,7 +505,7 @@ def _metamorphic_view(name: str, record: Metamorphic | None, threshold: float | 
     if flat_overall:
         overall_row = {"name": "overall", "cells": [number(flat_overall.get(k)) if k in flat_overall else ""
                                                      for k in keys]}
-    rate, where = record.fidelity_violation_rate()
+    rate, where = record.fidelity_rate()
     pairs, min_pairs = record.fidelity_evidence()
     return {
         "columns": keys,

@@ -383,70 +383,320 @@ class Taxonomy:
         return None
 
 
-@dataclass
-class Metamorphic:
-    """``datasets.<name>.metamorphic``: per relation and overall metrics (free-form numbers:
-    other metrics are shown as extra columns). Older files keep relations at the top level."""
+# ----------------------------------------------------------------------------- metamorphic
 
-    data: dict[str, Any]
+
+def _metric(x: Any) -> float | None:
+    """A finite number as written (an int stays an int: the JSON reads back byte for byte)."""
+    return x if num(x) is not None else None
+
+
+def _written(items: Iterable[tuple[str, Any]], complete: bool) -> dict[str, Any]:
+    """The keys of a record: all of them (nulls included) for what the harness writes whole,
+    only the known values for an empty set or a hand-made block."""
+    return {k: v for k, v in items if complete or v is not None}
+
+
+@dataclass
+class RoleRobustness:
+    """``<set>.<role>``: one model's verdicts on the nominal and perturbed prompts of a set of
+    pairs (flip rate, pass@1 on each side, ReCode's RP/RD/RR@1)."""
+
+    #: Share of pairs whose verdict the transform changed.
+    flip_rate: float | None
+    #: pass@1 on the transformed and on the nominal prompts.
+    pass_at_1: float | None
+    nominal_pass_at_1: float | None
+    #: ReCode's robust pass, robust drop and robust relative @1.
+    rp_at_1: float | None
+    rd_at_1: float | None
+    rr_at_1: float | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KEYS = (("flip_rate", "flip_rate"), ("pass_at_1", "pass@1"), ("nominal_pass_at_1", "nominal_pass@1"),
+             ("rp_at_1", "RP@1"), ("rd_at_1", "RD@1"), ("rr_at_1", "RR@1"))
 
     def to_dict(self) -> dict[str, Any]:
-        return self.data
+        return {**_written(((key, getattr(self, name)) for name, key in self._KEYS), False), **self.extra}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RoleRobustness | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(**{name: _metric(data.get(key)) for name, key in cls._KEYS},
+                   extra=_extra(data, (key for _, key in cls._KEYS)))
+
+
+@dataclass
+class ForcedTokens:
+    """Token-pooled teacher-forced agreement on one side (original or transformed prompts);
+    ``teacher_mass_covered`` is written when the KL is a top-k lower bound (``bounded``)."""
+
+    top1_agreement: float | None
+    mean_kl: float | None
+    n_tokens: int
+    teacher_mass_covered: float | None = None
+    bounded: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"top1_agreement": self.top1_agreement, "mean_kl": self.mean_kl,
+                               "n_tokens": self.n_tokens}
+        if self.bounded:
+            out["teacher_mass_covered"] = self.teacher_mass_covered
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ForcedTokens:
+        data = _mapping(data)
+        return cls(_metric(data.get("top1_agreement")), _metric(data.get("mean_kl")),
+                   _int(data.get("n_tokens")) or 0, _metric(data.get("teacher_mass_covered")),
+                   "teacher_mass_covered" in data)
+
+    @classmethod
+    def of(cls, stats: Any) -> ForcedTokens:
+        """From pooled :class:`harness.metamorphic.teacher_forced.TokenStats`."""
+        return cls.from_dict(stats.to_dict())
+
+
+@dataclass
+class TeacherForced:
+    """``<set>.teacher_forced``: the teacher's own samples scored by both models, pooled over
+    the pairs that have both sequences; ``source``/``top_k`` when from top-k prompt logprobs."""
+
+    original: ForcedTokens
+    transformed: ForcedTokens
+    n_pairs: int
+    source: str | None = None
+    top_k: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"original": self.original.to_dict(), "transformed": self.transformed.to_dict(),
+                               "n_pairs": self.n_pairs}
+        return {**out, **_written((("source", self.source), ("top_k", self.top_k)), False), **self.extra}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TeacherForced | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(ForcedTokens.from_dict(data.get("original")), ForcedTokens.from_dict(data.get("transformed")),
+                   _int(data.get("n_pairs")) or 0, _str(data.get("source")), _int(data.get("top_k")),
+                   _extra(data, ("original", "transformed", "n_pairs", "source", "top_k")))
+
+
+@dataclass
+class MetamorphicMetrics:
+    """The metrics of a set of valid (task, relation) pairs: one relation, a group or overall.
+
+    The harness writes a set with pairs whole (``partial_pairs`` set, nulls included) and an
+    empty set as ``{"pairs": 0}``; other numbers (hand-made files) are kept in ``extra``."""
+
+    #: Valid pairs both models ran on, and how many of them vary the partial-code prompt.
+    pairs: int | None = None
+    partial_pairs: int | None = None
+    teacher: RoleRobustness | None = None
+    student: RoleRobustness | None = None
+    #: Teacher-student Cohen's kappa on the transformed prompts.
+    kappa: float | None = None
+    #: Over the teacher-solved pairs (None below ``fidelity_min_pairs`` of them), and which violate.
+    fidelity_violation_rate: float | None = None
+    fidelity_pairs: int | None = None
+    fidelity_min_pairs: int | None = None
+    fidelity_violations: list[tuple[str, str]] | None = None
+    #: MetaCompress's rate over the pairs where both models agree on the source.
+    agreement_violation_rate: float | None = None
+    agreeing_pairs: int | None = None
+    #: Student minus teacher RD@1, relative to the teacher's (None when the teacher's is 0).
+    robustness_gap: float | None = None
+    #: Share of inputs where both models' transformed programs give the same output.
+    output_agreement: float | None = None
+    teacher_forced: TeacherForced | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ("pairs", "partial_pairs", "teacher", "student", "kappa", "fidelity_violation_rate",
+              "fidelity_pairs", "fidelity_min_pairs", "fidelity_violations", "agreement_violation_rate",
+              "agreeing_pairs", "robustness_gap", "output_agreement", "teacher_forced")
+
+    def to_dict(self) -> dict[str, Any]:
+        values: dict[str, Any] = {k: getattr(self, k) for k in self._KNOWN}
+        for key in ("teacher", "student", "teacher_forced"):
+            values[key] = values[key].to_dict() if values[key] is not None else None
+        if self.fidelity_violations is not None:
+            values["fidelity_violations"] = [list(v) for v in self.fidelity_violations]
+        return {**_written(values.items(), self.partial_pairs is not None), **self.extra}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MetamorphicMetrics:
+        data = _legacy_metrics(_mapping(data))
+        violations = data.get("fidelity_violations")
+        return cls(
+            pairs=_int(data.get("pairs")), partial_pairs=_int(data.get("partial_pairs")),
+            teacher=RoleRobustness.from_dict(data.get("teacher")),
+            student=RoleRobustness.from_dict(data.get("student")),
+            kappa=_metric(data.get("kappa")), fidelity_violation_rate=_metric(data.get("fidelity_violation_rate")),
+            fidelity_pairs=_int(data.get("fidelity_pairs")), fidelity_min_pairs=_int(data.get("fidelity_min_pairs")),
+            fidelity_violations=[(str(v[0]), str(v[1])) for v in violations
+                                 if isinstance(v, (list, tuple)) and len(v) == 2]
+            if isinstance(violations, list) else None,
+            agreement_violation_rate=_metric(data.get("agreement_violation_rate")),
+            agreeing_pairs=_int(data.get("agreeing_pairs")), robustness_gap=_metric(data.get("robustness_gap")),
+            output_agreement=_metric(data.get("output_agreement")),
+            teacher_forced=TeacherForced.from_dict(data.get("teacher_forced")),
+            extra=_extra(data, cls._KNOWN),
+        )
+
+    def flip_rates(self) -> tuple[float | None, float | None]:
+        """(teacher, student) flip rates."""
+        return (self.teacher.flip_rate if self.teacher else None,
+                self.student.flip_rate if self.student else None)
+
+
+def _legacy_metrics(data: dict[str, Any]) -> dict[str, Any]:
+    """Hand-made or older metrics as the harness writes them: flip rates spelled
+    ``<role>_flip_rate`` or ``flip_rate.<role>`` move to ``<role>.flip_rate``."""
+    nested = data.get("flip_rate")
+    if not any(f"{r}_flip_rate" in data for r in ROLES) and not isinstance(nested, Mapping):
+        return data
+    out = {k: v for k, v in data.items() if k != "flip_rate" and k not in {f"{r}_flip_rate" for r in ROLES}}
+    for role in ROLES:
+        rate = data.get(f"{role}_flip_rate", dig(nested, role))
+        if num(rate) is not None:
+            out[role] = {**_mapping(data.get(role)), "flip_rate": rate}
+    return out
+
+
+@dataclass
+class RelationResult:
+    """``metamorphic.relations.<name>``: the relation's group, on how many tasks it is valid,
+    and the metrics of its pairs."""
+
+    group: str | None
+    valid_tasks: int | None
+    metrics: MetamorphicMetrics
+
+    def to_dict(self) -> dict[str, Any]:
+        head = _written((("group", self.group), ("valid_tasks", self.valid_tasks)), False)
+        return {**head, **self.metrics.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RelationResult:
+        data = _mapping(data)
+        rest = {k: v for k, v in data.items() if k not in ("group", "valid_tasks")}
+        return cls(_str(data.get("group")), _int(data.get("valid_tasks")), MetamorphicMetrics.from_dict(rest))
+
+
+@dataclass
+class MetamorphicOverall:
+    """``metamorphic.overall``: the strict group's metrics, each group's, and, when teacher
+    forcing could not run, why (with ``teacher_forced: null``)."""
+
+    metrics: MetamorphicMetrics
+    by_group: dict[str, MetamorphicMetrics] | None = None
+    teacher_forced_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.metrics.to_dict()
+        if self.by_group is not None:
+            out["by_group"] = {g: m.to_dict() for g, m in self.by_group.items()}
+        if self.teacher_forced_reason is not None:
+            out.setdefault("teacher_forced", None)
+            out["teacher_forced_reason"] = self.teacher_forced_reason
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MetamorphicOverall:
+        data = _mapping(data)
+        groups = data.get("by_group")
+        rest = {k: v for k, v in data.items() if k not in ("by_group", "teacher_forced_reason")}
+        return cls(MetamorphicMetrics.from_dict(rest),
+                   {str(g): MetamorphicMetrics.from_dict(m) for g, m in groups.items()}
+                   if isinstance(groups, Mapping) else None,
+                   _str(data.get("teacher_forced_reason")))
+
+
+@dataclass
+class Metamorphic:
+    """``datasets.<name>.metamorphic``: per relation and overall metrics, the fidelity rate the
+    gate reads, the validity table's summary. Written whole by the harness (``fidelity_definition``
+    set); older or hand-made blocks (relations at the top level, other metric names) read too."""
+
+    relations: dict[str, RelationResult]
+    overall: MetamorphicOverall | None = None
+    fidelity_violation_rate: float | None = None
+    fidelity_pairs: int | None = None
+    fidelity_definition: str | None = None
+    validity: dict[str, Any] | None = None
+    partial_nominal_tasks: int | None = None
+    teacher_forced_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ("relations", "overall", "fidelity_violation_rate", "fidelity_pairs", "fidelity_definition",
+              "validity", "partial_nominal_tasks", "teacher_forced_reason")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = _written((("relations", {n: r.to_dict() for n, r in self.relations.items()}),
+                        ("overall", self.overall.to_dict() if self.overall else None),
+                        ("fidelity_violation_rate", self.fidelity_violation_rate),
+                        ("fidelity_pairs", self.fidelity_pairs), ("fidelity_definition", self.fidelity_definition),
+                        ("validity", self.validity), ("partial_nominal_tasks", self.partial_nominal_tasks)),
+                       self.fidelity_definition is not None)
+        if self.teacher_forced_reason is not None:
+            out["teacher_forced_reason"] = self.teacher_forced_reason
+        return {**out, **self.extra}
 
     @classmethod
     def from_dict(cls, data: Any) -> Metamorphic | None:
-        return cls(dict(data)) if isinstance(data, Mapping) and data else None
+        if not isinstance(data, Mapping) or not data:
+            return None
+        data = _legacy_section(data)
+        overall = data.get("overall")
+        return cls(
+            relations={str(n): RelationResult.from_dict(r) for n, r in _mapping(data.get("relations")).items()
+                       if isinstance(r, Mapping)},
+            overall=MetamorphicOverall.from_dict(overall) if isinstance(overall, Mapping) else None,
+            fidelity_violation_rate=_metric(data.get("fidelity_violation_rate")),
+            fidelity_pairs=_int(data.get("fidelity_pairs")), fidelity_definition=_str(data.get("fidelity_definition")),
+            validity=dict(data["validity"]) if isinstance(data.get("validity"), Mapping) else None,
+            partial_nominal_tasks=_int(data.get("partial_nominal_tasks")),
+            teacher_forced_reason=_str(data.get("teacher_forced_reason")),
+            extra=_extra(data, cls._KNOWN),
+        )
 
-    @property
-    def relations(self) -> dict[str, dict[str, Any]]:
-        rel = self.data.get("relations")
-        if isinstance(rel, Mapping):
-            return {str(k): dict(v) for k, v in rel.items() if isinstance(v, Mapping)}
-        return {str(k): dict(v) for k, v in self.data.items() if isinstance(v, Mapping) and k != "overall"}
-
-    @property
-    def overall(self) -> dict[str, Any]:
-        overall = self.data.get("overall")
-        if isinstance(overall, Mapping):
-            return dict(overall)
-        return {k: v for k, v in self.data.items() if not isinstance(v, Mapping) and k != "relations"}
-
-    def fidelity_violation_rate(self) -> tuple[float | None, str]:
-        """The overall fidelity-violation rate and where it came from: ``overall``, a top-level
-        ``fidelity_violation_rate``, else the worst relation's."""
-        for path in (("overall", "fidelity_violation_rate"), ("fidelity_violation_rate",)):
-            v = num(dig(self.data, *path))
+    def fidelity_rate(self) -> tuple[float | None, str]:
+        """The overall fidelity-violation rate and where it came from: ``overall`` (its metrics,
+        else the section's), else the worst relation's."""
+        for v in (self.overall.metrics.fidelity_violation_rate if self.overall else None,
+                  self.fidelity_violation_rate):
             if v is not None:
                 return v, "overall"
         worst: tuple[float, str] | None = None
-        for name, values in self.relations.items():
-            v = num(values.get("fidelity_violation_rate"))
+        for name, rel in self.relations.items():
+            v = rel.metrics.fidelity_violation_rate
             if v is not None and (worst is None or v > worst[0]):
                 worst = (v, f"worst relation, {name}")
         return worst if worst else (None, "")
 
     def fidelity_evidence(self) -> tuple[int | None, int | None]:
         """How many teacher-solved pairs the overall rate rests on and how many it needs (None
-        when the results do not say: older or hand-made summaries)."""
-        pairs = num(dig(self.data, "overall", "fidelity_pairs"))
-        if pairs is None:
-            pairs = num(self.data.get("fidelity_pairs"))
-        needed = num(dig(self.data, "overall", "fidelity_min_pairs"))
-        return (None if pairs is None else int(pairs)), (None if needed is None else int(needed))
+        when the results do not say: older or hand-made summaries). An empty strict group has
+        no overall count: the section's (0) stands for it."""
+        metrics = self.overall.metrics if self.overall else None
+        pairs = metrics.fidelity_pairs if metrics and metrics.fidelity_pairs is not None else self.fidelity_pairs
+        return pairs, metrics.fidelity_min_pairs if metrics else None
 
 
-def flip_rates(metrics: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    """(teacher, student) flip rates of one relation's metrics: ``<role>.flip_rate``,
-    ``<role>_flip_rate`` or ``flip_rate.<role>``."""
+def _legacy_section(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An older section (relations at the top level beside ``overall``, or the overall numbers
+    at the top level) in the layout the harness writes: ``relations`` and ``overall``."""
+    if isinstance(data.get("relations"), Mapping):
+        return data
+    scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping) and k != "relations"}
+    overall = data.get("overall")
+    return {**scalars, "relations": {k: v for k, v in data.items() if isinstance(v, Mapping) and k != "overall"},
+            "overall": overall if isinstance(overall, Mapping) else scalars}
 
-    def one(role: str) -> float | None:
-        for value in (dig(metrics, role, "flip_rate"), metrics.get(f"{role}_flip_rate"),
-                      dig(metrics, "flip_rate", role)):
-            if num(value) is not None:
-                return num(value)
-        return None
 
-    return one("teacher"), one("student")
+# ----------------------------------------------------------------------------- dataset comparison
 
 
 @dataclass
@@ -717,7 +967,8 @@ class EvalSummary:
 
 
 __all__ = [
-    "METRICS", "Comparison", "EvalSummary", "GateCheck", "GateConfig", "GateResult", "Intervals",
-    "McNemar", "Metamorphic", "ModelBlock", "ModelInfo", "Rates", "ResultRow", "RunSummary",
-    "Taxonomy", "dig", "flip_rates", "interval", "num", "pass_at_k", "task_counts",
+    "METRICS", "Comparison", "EvalSummary", "ForcedTokens", "GateCheck", "GateConfig", "GateResult", "Intervals",
+    "McNemar", "Metamorphic", "MetamorphicMetrics", "MetamorphicOverall", "ModelBlock", "ModelInfo", "Rates",
+    "RelationResult", "ResultRow", "RoleRobustness", "RunSummary", "TeacherForced",
+    "Taxonomy", "dig", "interval", "num", "pass_at_k", "task_counts",
 ]

@@ -12,6 +12,7 @@ import pytest
 from harness.cli import main
 from harness.core.errors import UsageError
 from harness.pipeline import EvalConfig, evaluate
+from harness.results.records import Metamorphic, MetamorphicMetrics
 from tests.conftest import read_jsonl
 
 #: Two relations that vary ReCode's partial-code prompt, one on the task prompt, one soft.
@@ -116,6 +117,43 @@ def test_teacher_forced_is_null_when_tokenizers_differ(tiny_models: dict[str, Pa
     assert meta["overall"]["teacher_forced"] is None
     assert "tokenizers differ" in meta["teacher_forced_reason"]
     assert meta["overall"]["teacher_forced_reason"] == meta["teacher_forced_reason"]
+
+
+def _reads_back_exactly(meta: dict[str, Any]) -> Metamorphic:
+    """The section the harness wrote is its typed record's ``to_dict()``: same keys, same order,
+    same values."""
+    record = Metamorphic.from_dict(meta)
+    assert record is not None and json.dumps(record.to_dict()) == json.dumps(meta)
+    return record
+
+
+def test_section_is_the_typed_record(meta_eval: tuple[Path, dict[str, Any]]) -> None:
+    meta = meta_eval[1]["datasets"]["humaneval+"]["metamorphic"]
+    record = _reads_back_exactly(meta)
+    assert list(record.relations) == list(RELATIONS) and record.overall is not None
+    for name, rel in record.relations.items():
+        tf = rel.metrics.teacher_forced
+        assert tf is not None and tf.n_pairs == rel.metrics.pairs and tf.source is None
+        written = meta["relations"][name]
+        assert rel.metrics.flip_rates() == (written["teacher"]["flip_rate"], written["student"]["flip_rate"])
+    assert record.overall.by_group is not None and record.overall.metrics == record.overall.by_group["strict"]
+    assert record.teacher_forced_reason is None and record.overall.teacher_forced_reason is None
+
+
+def test_section_without_teacher_forcing_or_soft_pairs_is_the_typed_record(
+        tiny_models: dict[str, Path], foreign_model: Path, data_dir: Path, tmp_path: Path) -> None:
+    """teacher_forced null with its reason (also in overall, after by_group), an empty soft group."""
+    config = EvalConfig(out=tmp_path / "out", student=str(foreign_model), teacher=str(tiny_models["gpt2"]),
+                        datasets=["humaneval+"], limit=2, max_new_tokens=4, batch_size=4, device="cpu", jobs=2,
+                        data_dir=str(data_dir), cache_dir=tmp_path / "cache", metamorphic=True,
+                        metamorphic_relations=["param_rename"], progress=False, quiet=True)
+    evaluate(config)
+    meta = json.loads((tmp_path / "out" / "summary.json").read_text())["datasets"]["humaneval+"]["metamorphic"]
+    record = _reads_back_exactly(meta)
+    assert record.overall is not None and record.overall.by_group is not None
+    assert record.overall.by_group["soft"] == MetamorphicMetrics(pairs=0)
+    assert record.teacher_forced_reason == record.overall.teacher_forced_reason
+    assert "tokenizers differ" in (record.teacher_forced_reason or "")
 
 
 def test_unknown_relation_fails_before_anything_runs(tiny_models: dict[str, Path], data_dir: Path, tmp_path: Path,

@@ -12,19 +12,24 @@ from hypothesis import strategies as st
 from harness.results.records import (
     Comparison,
     EvalSummary,
+    ForcedTokens,
     GateCheck,
     GateConfig,
     GateResult,
     Intervals,
     McNemar,
     Metamorphic,
+    MetamorphicMetrics,
+    MetamorphicOverall,
     ModelBlock,
     ModelInfo,
     Rates,
+    RelationResult,
     ResultRow,
+    RoleRobustness,
     RunSummary,
     Taxonomy,
-    flip_rates,
+    TeacherForced,
     pass_at_k,
 )
 from harness.results.store import RunDir, match_samples
@@ -61,10 +66,45 @@ run_summaries = st.builds(
     sandbox=st.none() | st.fixed_dictionaries({"backend": ident}), extra=st.just({}),
 )
 blocks = st.builds(ModelBlock, rates, intervals, pass_k, st.none() | st.integers(0, 99), st.just({}))
-metamorphic = st.none() | st.builds(Metamorphic, st.fixed_dictionaries({
-    "relations": st.dictionaries(ident, st.fixed_dictionaries({"fidelity_violation_rate": fraction}),
-                                 min_size=1, max_size=2),
-    "overall": st.fixed_dictionaries({"fidelity_violation_rate": fraction})}))
+count = st.none() | st.integers(0, 20)
+metric = st.none() | fraction | st.integers(0, 1)  # an int stays an int
+roles = st.builds(RoleRobustness, metric, metric, metric, metric, metric, st.none() | st.floats(0, 2),
+                  extra=st.dictionaries(st.just("spread"), fraction, max_size=1))
+forced_tokens = st.one_of(
+    st.builds(ForcedTokens, maybe_fraction, st.none() | st.floats(0, 9), st.integers(0, 99)),
+    st.builds(ForcedTokens, maybe_fraction, st.none() | st.floats(0, 9), st.integers(0, 99), maybe_fraction,
+              st.just(True)))
+forced = st.none() | st.builds(TeacherForced, forced_tokens, forced_tokens, st.integers(0, 9),
+                               st.none() | st.just("prompt_logprobs"), st.none() | st.integers(1, 20),
+                               extra=st.just({}))
+
+
+def _metrics(complete: bool) -> st.SearchStrategy[MetamorphicMetrics]:
+    """A set of pairs written whole (``partial_pairs`` set), or an empty / hand-made one."""
+    return st.builds(
+        MetamorphicMetrics, pairs=count, partial_pairs=st.integers(0, 9) if complete else st.none(),
+        teacher=st.none() | roles, student=st.none() | roles, kappa=st.none() | st.floats(-1, 1),
+        fidelity_violation_rate=maybe_fraction, fidelity_pairs=count, fidelity_min_pairs=count,
+        fidelity_violations=st.none() | st.lists(st.tuples(ident, ident), max_size=2),
+        agreement_violation_rate=maybe_fraction, agreeing_pairs=count,
+        robustness_gap=st.none() | st.floats(-1, 5), output_agreement=maybe_fraction, teacher_forced=forced,
+        extra=st.dictionaries(st.sampled_from(["n_tasks", "x_metric"]), st.integers(0, 9), max_size=1))
+
+
+metrics = _metrics(True) | _metrics(False)
+sections = st.builds(
+    Metamorphic,
+    relations=st.dictionaries(ident, st.builds(RelationResult, st.none() | st.sampled_from(["strict", "soft"]),
+                                               count, metrics), min_size=1, max_size=2),
+    overall=st.none() | st.builds(MetamorphicOverall, metrics,
+                                  st.none() | st.dictionaries(st.sampled_from(["strict", "soft"]), metrics),
+                                  st.none() | text),
+    fidelity_violation_rate=maybe_fraction, fidelity_pairs=count, fidelity_definition=st.none() | text,
+    validity=st.none() | st.just({"r": {"group": "strict", "tasks": 3, "valid": 2, "share": 0.5}}),
+    partial_nominal_tasks=count, teacher_forced_reason=st.none() | text,
+    extra=st.dictionaries(st.just("notes"), text, max_size=1),
+)
+metamorphic = st.none() | sections
 comparisons = st.builds(
     Comparison, n_tasks=st.none() | st.integers(0, 9), dataset_version=st.none() | text,
     primary_metric=st.none() | st.sampled_from(["base", "plus"]), student=blocks, teacher=blocks,
@@ -129,6 +169,12 @@ def test_gate_result_round_trips(gate: GateResult) -> None:
     _round_trip(gate, GateResult)
 
 
+@settings(max_examples=50, deadline=None)
+@given(sections)
+def test_metamorphic_section_round_trips(section: Metamorphic) -> None:
+    _round_trip(section, Metamorphic)
+
+
 @settings(max_examples=20, deadline=None)
 @given(summaries)
 def test_eval_summary_round_trips(summary: EvalSummary) -> None:
@@ -154,11 +200,19 @@ def test_tolerant_reading_of_hand_made_summaries() -> None:
                                "precision_loss_ci": {"base": {"lo": 0.1, "hi": 0.2}}})
     assert ds.student.pass_at_1.base is None and ds.student.pass_at_k[3].base == 0.5
     assert ds.precision_loss_ci.base == (0.1, 0.2) and ds.primary("mbpp") == "base"
-    assert flip_rates({"teacher_flip_rate": 0.1, "student": {"flip_rate": 0.3}}) == (0.1, 0.3)
+    spelled = {"teacher_flip_rate": 0.1, "student": {"flip_rate": 0.3}}, {"flip_rate": {"teacher": 0.1, "student": 0.3}}
+    for metrics in spelled:
+        assert MetamorphicMetrics.from_dict(metrics).flip_rates() == (0.1, 0.3)
     summary = EvalSummary.from_dict({"datasets": {"mbpp+": {}}, "metamorphic": {
         "mbpp+": {"relations": {"r": {"fidelity_violation_rate": 0.4}}}}})
     meta = summary.metamorphic("mbpp+")
-    assert meta is not None and meta.fidelity_violation_rate() == (0.4, "worst relation, r")
+    assert meta is not None and meta.fidelity_rate() == (0.4, "worst relation, r")
+    # Relations at the top level beside the overall numbers, and the evidence count at the top.
+    older = Metamorphic.from_dict({"r": {"group": "soft", "n_tasks": 3, "student_flip_rate": 0.5},
+                                   "fidelity_violation_rate": 0.2, "fidelity_pairs": 12})
+    assert older is not None and older.fidelity_rate() == (0.2, "overall")
+    assert older.fidelity_evidence() == (12, None)
+    assert older.relations["r"].to_dict() == {"group": "soft", "student": {"flip_rate": 0.5}, "n_tasks": 3}
 
 
 def test_pass_at_k_is_unbiased_over_tasks() -> None:
