@@ -432,15 +432,12 @@ def _drop_stale_generation(samples: Path, gen_hash: str) -> None:
     which ``generate_samples`` refuses to extend: start it afresh."""
     if not samples.exists():
         return
-    for line in samples.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("gen_hash") != gen_hash:
-                samples.unlink()
-                for shard in samples.parent.glob(f"{samples.name}.rank*-of-*.part"):
-                    shard.unlink()
-                return
-        except (ValueError, AttributeError):
-            continue
+    for row in read_jsonl(samples):  # lines end at "\n" only: outputs may hold U+2028
+        if row.get("gen_hash") != gen_hash:
+            samples.unlink()
+            for shard in samples.parent.glob(f"{samples.name}.rank*-of-*.part"):
+                shard.unlink()
+            return
 
 
 def _cached_summary(entry: Path) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def read_cache(path: Path) -> dict[int, str]:
     done: dict[int, str] = {}
     if not path.is_file():
         return done
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split("\n"):  # not splitlines: text may hold U+2028
         try:
             row = json.loads(line)
             done[int(row["index"])] = str(row["output"])

@@ -520,7 +520,7 @@ def truncate_log(path: str | Path, max_step: int) -> None:
     if not p.is_file():
         return
     keep = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+    for line in p.read_text(encoding="utf-8").split("\n"):  # not splitlines: text may hold U+2028
         try:
             if int(json.loads(line).get("step", 0)) <= max_step:
                 keep.append(line)

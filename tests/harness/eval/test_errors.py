@@ -114,3 +114,19 @@ def test_metamorphic_needs_both_models(capsys: pytest.CaptureFixture[str], tmp_p
                     "--metamorphic"],
            "--metamorphic needs both models")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_samples_line_with_a_unicode_line_separator_is_one_line(tmp_path: Path) -> None:
+    """Outputs are written with ensure_ascii=False: U+2028 inside one must not split its line
+    (str.splitlines would, and the file would look stale and be thrown away)."""
+    import json
+
+    from harness.pipeline import _drop_stale_generation
+
+    samples = tmp_path / "samples.jsonl"
+    row = {"task_id": "HumanEval/0", "completion": "x = 1\u2028y = 2", "gen_hash": "h"}
+    samples.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    _drop_stale_generation(samples, "h")
+    assert samples.exists()
+    _drop_stale_generation(samples, "other")
+    assert not samples.exists()
