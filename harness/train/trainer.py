@@ -122,13 +122,8 @@ class BetaController:
             self.param.fill_(float(value))
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "beta": self.value,
-            "epoch": self.epoch,
-            "updates": self.updates,
-            "optimizer": self.optimizer.state_dict(),
-            "method": self.spec.name,
-        }
+        return {"beta": self.value, "epoch": self.epoch, "updates": self.updates,
+                "optimizer": self.optimizer.state_dict(), "method": self.spec.name}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.set_value(float(state["beta"]))
