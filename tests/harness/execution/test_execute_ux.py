@@ -148,7 +148,10 @@ def test_ctrl_c_stops_at_once_keeping_what_is_done(data_dir, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "execute", "--dataset", "humaneval+", "--samples", str(samples),
          "--out", str(out), "--data-dir", str(data_dir), "--jobs", "2", "--min-time-limit", "60"],
-        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A suite started in the background by a non-interactive shell inherits SIGINT ignored,
+        # and so would the harness: give it the disposition a terminal gives.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     partial = out / "results.partial.jsonl"
     try:
         deadline = time.monotonic() + 300
