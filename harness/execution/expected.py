@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import struct
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS
 
@@ -23,7 +25,6 @@ from harness.data.datasets import Dataset, Task
 from harness.execution.oracle import decode_raw
 from sandbox import Backend, Job, Limits, Outcome, Output, Raised
 from sandbox import runner as _runner
-from sandbox.protocol import pack_record, unpack_record
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
 
@@ -42,7 +43,7 @@ class TaskOracle:
     reference CPU times. Candidates' outputs are compared byte for byte first; values are
     decoded only when the bytes differ (see :meth:`value`)."""
 
-    expected: list[bytes]
+    expected: Sequence[bytes]  # a list, or :class:`Blobs` read from the cache file
     ref_times: list[float]
     canonical_ok: bool
     note: str = ""
@@ -81,6 +82,8 @@ _ENCODED: dict[tuple[str, str], bytes] = {}
 def encoded_inputs(dataset: Dataset, task: Task) -> bytes:
     """A task's inputs as the JSON blob jobs carry, built once per task and process."""
     key = (dataset.content_hash, task.task_id)
+    if key not in _ENCODED and key in _STORED_INPUTS:  # as cached with the task's expected outputs
+        _ENCODED[key] = _STORED_INPUTS.pop(key)[0]
     if key not in _ENCODED:
         encoded = [_runner.encode(list(args)) for args in all_inputs(task)]
         _ENCODED[key] = json.dumps(encoded, separators=(",", ":")).encode("utf-8")
@@ -123,7 +126,7 @@ def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
     key = f"{dataset.name.replace('+', 'plus')}-{dataset.content_hash[:16]}-{runner_fingerprint()}-py{sys.version_info.major}{sys.version_info.minor}"
     path = cache_root() / "expected" / f"{key}.bin"
     wanted = list(task_ids) if task_ids is not None else list(dataset.tasks)
-    cached = _load(path)
+    cached = _load(path, dataset.content_hash)
     missing = [t for t in wanted if t not in cached]
     if missing:
         limit_fields = backend.limits
@@ -153,40 +156,106 @@ def compute_expected(dataset: Dataset, backend: Backend, progress: Any = None,
         for tid, results in parts.items():
             cached[tid] = _oracle_from(dataset.tasks[tid], results)
         # Merge with what another process may have written meanwhile, then replace atomically.
-        for tid, oracle in _load(path).items():
+        for tid, oracle in _load(path, dataset.content_hash).items():
             cached.setdefault(tid, oracle)
-        _store(path, cached)
+        _store(path, cached, {tid: encoded_inputs(dataset, dataset.tasks[tid]) for tid in cached if tid in dataset.tasks})
     return {t: cached[t] for t in wanted}
 
 
-def _store(path: Path, oracles: dict[str, TaskOracle]) -> None:
-    """One file: a JSON index (times, notes, blob sizes) followed by every expected output."""
+_MAGIC = b"DHX2"
+_FILE_HEADER = struct.Struct(">4sQ")  # magic, index bytes
+
+
+class Blobs(Sequence[bytes]):
+    """Expected outputs read from the cache file only when a comparison needs them: HumanEval+'s
+    are 281 MB (HumanEval/15's strings), and a run of a few samples reads a few of them."""
+
+    def __init__(self, buf: mmap.mmap | bytes, offsets: list[int]) -> None:
+        self._buf, self._offsets = buf, offsets  # len(offsets) = len(self) + 1
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[bytes]: ...
+    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._buf[self._offsets[i] : self._offsets[i + 1]]
+
+    def __eq__(self, other: object) -> bool:  # equal to the list it was stored from
+        if not isinstance(other, (Blobs, list, tuple)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:  # shipped (Ray) as plain bytes
+        return list, (list(self),)
+
+
+#: Each task's inputs as jobs carry them, from the cache file (see :func:`encoded_inputs`).
+_STORED_INPUTS: dict[tuple[str, str], Blobs] = {}
+
+
+def _store(path: Path, oracles: dict[str, TaskOracle], inputs: dict[str, bytes]) -> None:
+    """One file: a JSON index (times, notes, blob sizes), then per task its encoded inputs and
+    every expected output; written to a temporary name, then renamed over the old one."""
     index: dict[str, Any] = {}
-    blobs: list[bytes] = []
     for tid, o in oracles.items():
+        blob = inputs.get(tid)
         index[tid] = {"ref_times": o.ref_times, "canonical_ok": o.canonical_ok, "note": o.note,
-                      "floats": o.floats, "n": len(o.expected)}
-        blobs.extend(o.expected)
+                      "floats": o.floats, "sizes": [len(e) for e in o.expected],
+                      "inputs": len(blob) if blob is not None else -1}
+    meta = json.dumps(index, separators=(",", ":")).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with tmp.open("wb") as fh:
-        for part in pack_record({"index": index}, blobs):
-            fh.write(part)
+        fh.write(_FILE_HEADER.pack(_MAGIC, len(meta)) + meta)
+        for tid, o in oracles.items():
+            blob = inputs.get(tid)
+            if blob is not None:
+                fh.write(blob)
+            for e in o.expected:
+                fh.write(e)
     os.replace(tmp, path)
 
 
-def _load(path: Path) -> dict[str, TaskOracle]:
+def _load(path: Path, content_hash: str) -> dict[str, TaskOracle]:
+    """The cached oracles, their outputs mapped from the file, not read (see :class:`Blobs`).
+    Each task's stored inputs go to :data:`_STORED_INPUTS`."""
     try:
-        msg = unpack_record(path.read_bytes())
-        blobs = iter(msg.get("_blobs") or [])
+        with path.open("rb") as fh:
+            magic, meta_len = _FILE_HEADER.unpack(fh.read(_FILE_HEADER.size))
+            if magic != _MAGIC:
+                return {}
+            index = json.loads(fh.read(meta_len))
+            size = os.fstat(fh.fileno()).st_size
+            buf: mmap.mmap | bytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        pos = _FILE_HEADER.size + meta_len
         out = {}
-        for tid, v in msg["index"].items():
-            expected = [next(blobs) for _ in range(int(v["n"]))]
-            out[tid] = TaskOracle(expected=expected, ref_times=[float(t) for t in v["ref_times"]],
+        for tid, v in index.items():
+            n_inputs = int(v["inputs"])
+            if n_inputs >= 0:
+                _STORED_INPUTS[(content_hash, tid)] = Blobs(buf, [pos, pos + n_inputs])
+                pos += n_inputs
+            offsets = [pos]
+            for n in v["sizes"]:
+                pos += int(n)
+                offsets.append(pos)
+            out[tid] = TaskOracle(expected=Blobs(buf, offsets), ref_times=[float(t) for t in v["ref_times"]],
                                   canonical_ok=bool(v["canonical_ok"]), note=str(v["note"]),
                                   floats=[bool(f) for f in v["floats"]])
+        if pos != size:
+            raise ValueError("cache file size does not match its index")
         return out
-    except (OSError, ValueError, KeyError, TypeError, StopIteration, struct.error):
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
         return {}  # absent, or written by another version: recomputed
 
 

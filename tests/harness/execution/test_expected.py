@@ -51,3 +51,26 @@ def test_sliced_reference_equals_one_whole_run(data_dir, tmp_path, monkeypatch, 
         assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
         assert [bool(j.asserts) for j in sorted(slices, key=lambda j: j.first)][:-1] == [False] * (len(slices) - 1)
     assert E.compute_expected(ds, LocalBackend(jobs=1)) == sliced  # from the cache file, nothing runs
+
+
+def test_cache_file_keeps_inputs_and_maps_outputs(data_dir, tmp_path, monkeypatch):
+    """A warm run reads each task's encoded inputs from the cache file (not re-encoded) and its
+    expected outputs only when compared; both are the bytes a cold run produced, also through
+    pickling (Ray ships oracles to its nodes)."""
+    import pickle
+
+    ds = load_dataset("humaneval+", data_dir).select(task_ids=["HumanEval/15", "HumanEval/53"])
+    monkeypatch.setenv(E.CACHE_ENV, str(tmp_path))
+    with LocalBackend(jobs=2) as backend:
+        cold = E.compute_expected(ds, backend)
+    fresh = {tid: E.encoded_inputs(ds, ds.tasks[tid]) for tid in ds.tasks}
+    monkeypatch.setattr(E, "_ENCODED", {})
+    monkeypatch.setattr(E, "_STORED_INPUTS", {})
+    warm = E.compute_expected(ds, LocalBackend(jobs=1))  # nothing runs: all from the file
+    assert set(E._STORED_INPUTS) == {(ds.content_hash, tid) for tid in ds.tasks}
+    for tid in ds.tasks:
+        assert isinstance(warm[tid].expected, E.Blobs)
+        assert warm[tid].expected == cold[tid].expected and list(warm[tid].expected) == list(cold[tid].expected)
+        assert pickle.loads(pickle.dumps(warm[tid])).expected == list(cold[tid].expected)
+        assert E.encoded_inputs(ds, ds.tasks[tid]) == fresh[tid]
+    assert not E._STORED_INPUTS  # taken over by the per-process table on first use
