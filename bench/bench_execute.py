@@ -14,6 +14,7 @@ each tool's verdicts.
 
     python bench/bench_execute.py --samples ../shared/data/real/llama-3-8b--evalplus-pr247_mbppplus.jsonl
     python bench/bench_execute.py --samples FILE --per-task 10   # the first 10 samples of each task
+    python bench/bench_execute.py --samples FILE --repeat 3 --evalplus-python /venv/bin/python
 
 With ``--evalplus-results FILE`` (an ``*_eval_results.json`` that evalplus wrote for the same samples
 file), evalplus is not run: the harness's verdicts and pass@k are compared with the saved ones (no
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+EVALPLUS_PYTHON = sys.executable
 SOURCES = {"humaneval+": ("HumanEvalPlus-v0.1.10.jsonl.gz", "HUMANEVAL_OVERRIDE_PATH", "humaneval"),
            "mbpp+": ("MbppPlus-v0.1.0.jsonl.gz", "MBPP_OVERRIDE_PATH", "mbpp")}
 
@@ -55,10 +57,19 @@ def main() -> int:
     parser.add_argument("--dataset", choices=list(SOURCES),
                         help="dataset of --samples (default: mbpp+ when the file name says mbpp, else humaneval+)")
     parser.add_argument("--per-task", type=int, default=None, help="with --samples: the first N samples of each task")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="with --samples: time both tools this many times, alternating (this machine's speed "
+                             "drifts by tens of percent over minutes): each pair's ratio, their median, and how "
+                             "many verdicts changed between one tool's own runs")
+    parser.add_argument("--evalplus-python", default=sys.executable,
+                        help="the Python that runs evalplus (default: this one); e.g. a fresh venv with only "
+                             "`pip install evalplus==0.3.1`, evalplus's own environment")
     parser.add_argument("--evalplus-results", type=Path, default=None,
                         help="with --samples: evalplus's saved *_eval_results.json of the same samples file; "
                              "compare with it instead of running evalplus")
     args = parser.parse_args()
+    global EVALPLUS_PYTHON
+    EVALPLUS_PYTHON = args.evalplus_python
     sys.path.insert(0, str(REPO))
     from harness.data.datasets import load_dataset
 
@@ -69,7 +80,7 @@ def main() -> int:
     if args.samples is not None:
         name = args.dataset or ("mbpp+" if "mbpp" in args.samples.name.lower() else "humaneval+")
         saved = _saved_evalplus(args.evalplus_results, parser) if args.evalplus_results is not None else None
-        return _real_workload(args.samples, name, data_dir, args.jobs, args.per_task, saved)
+        return _real_workload(args.samples, name, data_dir, args.jobs, args.per_task, saved, max(1, args.repeat))
     for name in args.datasets:
         ds = load_dataset(name, data_dir)
         tmp = Path(tempfile.mkdtemp(prefix="bench-exec-"))
@@ -95,7 +106,7 @@ def main() -> int:
             shutil.copy(samples, ep_samples)
             ep_env = {**os.environ, env_key: str(plain), "XDG_CACHE_HOME": str(tmp / "xdg")}
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "evalplus.evaluate", "--dataset", ep_name, "--samples",
+            subprocess.run([EVALPLUS_PYTHON, "-m", "evalplus.evaluate", "--dataset", ep_name, "--samples",
                             str(ep_samples), "--parallel", str(args.jobs), "--i-just-wanna-run"], env=ep_env,
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             theirs = time.perf_counter() - t0
@@ -137,7 +148,7 @@ def _evalplus(samples: Path, name: str, dataset_file: Path, jobs: int, xdg: Path
     _, env_key, ep_name = SOURCES[name]
     env = {**os.environ, env_key: str(dataset_file), "XDG_CACHE_HOME": str(xdg)}
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "evalplus.evaluate", "--dataset", ep_name, "--samples", str(samples),
+    subprocess.run([EVALPLUS_PYTHON, "-m", "evalplus.evaluate", "--dataset", ep_name, "--samples", str(samples),
                     "--parallel", str(jobs), "--i-just-wanna-run"], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
@@ -156,7 +167,7 @@ def _saved_evalplus(path: Path, parser: argparse.ArgumentParser) -> dict[str, li
 
 
 def _real_workload(path: Path, name: str, data_dir: Path, jobs: int, per_task: int | None,
-                   saved: dict[str, list[dict[str, Any]]] | None = None) -> int:
+                   saved: dict[str, list[dict[str, Any]]] | None = None, repeat: int = 1) -> int:
     """Both tools on the same samples, warm caches, same workers (see the module docstring);
     with ``saved`` (evalplus's results of the same file), only the harness runs."""
     from harness.analysis.metrics import mean_pass_at_k
@@ -184,12 +195,24 @@ def _real_workload(path: Path, name: str, data_dir: Path, jobs: int, per_task: i
     if saved is None:
         _evalplus(_write(tmp / "warm-ep.jsonl", first), name, dataset_file, jobs, xdg)
 
-    ours_wall, rows = _harness(_write(tmp / "ours.jsonl", samples), name, data_dir, jobs, tmp / "ours", cache)
+    ours_walls: list[float] = []
+    theirs_walls: list[float] = []
+    runs_ours: list[list[Any]] = []
+    runs_theirs: list[dict[str, Any]] = []
+    for r in range(repeat):
+        wall, rows = _harness(_write(tmp / "ours.jsonl", samples), name, data_dir, jobs, tmp / f"ours{r}", cache)
+        ours_walls.append(wall)
+        runs_ours.append(rows)
+        if saved is None:
+            wall, ep_run = _evalplus(_write(tmp / f"theirs{r}.jsonl", samples), name, dataset_file, jobs, xdg)
+            theirs_walls.append(wall)
+            runs_theirs.append(ep_run)
+    rows, ours_wall = runs_ours[0], ours_walls[0]
     by_task: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_task.setdefault(row["task_id"], []).append(row)
     if saved is None:
-        theirs_wall, ep = _evalplus(_write(tmp / "theirs.jsonl", samples), name, dataset_file, jobs, xdg)
+        theirs_wall, ep = theirs_walls[0], runs_theirs[0]
     else:  # the saved results of the same file, cut like the samples (evalplus keeps each task's file order)
         theirs_wall = None
         missing = sorted(set(by_task) - set(saved), key=tasks.index)
@@ -215,6 +238,8 @@ def _real_workload(path: Path, name: str, data_dir: Path, jobs: int, per_task: i
     for label, diff in (("base", base_diff), ("plus", plus_diff)):
         for d in diff[:20]:
             print(f"  {label} differs: {d}")
+    if repeat > 1:
+        _print_repeats(ours_walls, theirs_walls, runs_ours, runs_theirs)
     counts = {"harness": ([(len(v), sum(bool(r["base_passed"]) for r in v)) for v in by_task.values()],
                           [(len(v), sum(bool(r["plus_passed"]) for r in v)) for v in by_task.values()]),
               "evalplus": ([(len(v), sum(r["base_status"] == "pass" for r in v)) for v in ep.values()],
@@ -227,6 +252,28 @@ def _real_workload(path: Path, name: str, data_dir: Path, jobs: int, per_task: i
             print(f"  pass@{k}: " + "; ".join(cells))
     shutil.rmtree(tmp, ignore_errors=True)
     return 0 if not base_diff and not plus_diff else 1
+
+
+def _print_repeats(ours: list[float], theirs: list[float], runs_ours: list[list[Any]],
+                   runs_theirs: list[dict[str, Any]]) -> None:
+    """Each pair's times and ratio, the median ratio, and each tool's verdict changes between its runs."""
+    import statistics
+
+    pairs = [f"{o:.1f}/{t:.1f} s x{t / o:.2f}" for o, t in zip(ours, theirs, strict=False)]
+    if theirs:
+        ratio = statistics.median(t / o for o, t in zip(ours, theirs, strict=False))
+        print(f"  runs (harness/evalplus): {'; '.join(pairs)}; median ratio x{ratio:.2f}")
+    else:
+        print(f"  harness runs: {', '.join(f'{o:.1f} s' for o in ours)}")
+    ours_v = [[(r["task_id"], r["sample_index"], bool(r["base_passed"]), bool(r["plus_passed"])) for r in run]
+              for run in runs_ours]
+    flips = sum(len(set(run) - set(ours_v[0])) for run in ours_v[1:])
+    line = f"  verdicts that changed between runs: harness {flips}"
+    if runs_theirs:
+        theirs_v = [{(t, i, r["base_status"], r["plus_status"]) for t, v in run.items() for i, r in enumerate(v)}
+                    for run in runs_theirs]
+        line += f", evalplus {sum(len(run - theirs_v[0]) for run in theirs_v[1:])}"
+    print(line)
 
 
 def _bare_compute(ds: Any) -> float:
