@@ -240,10 +240,11 @@ def _load(path: Path, content_hash: str) -> dict[str, TaskOracle]:
             buf: mmap.mmap | bytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         pos = _FILE_HEADER.size + meta_len
         out = {}
+        inputs: dict[tuple[str, str], Blobs] = {}
         for tid, v in index.items():
             n_inputs = int(v["inputs"])
             if n_inputs >= 0:
-                _STORED_INPUTS[(content_hash, tid)] = Blobs(buf, [pos, pos + n_inputs])
+                inputs[(content_hash, tid)] = Blobs(buf, [pos, pos + n_inputs])
                 pos += n_inputs
             offsets = [pos]
             for n in v["sizes"]:
@@ -254,6 +255,7 @@ def _load(path: Path, content_hash: str) -> dict[str, TaskOracle]:
                                   floats=[bool(f) for f in v["floats"]])
         if pos != size:
             raise ValueError("cache file size does not match its index")
+        _STORED_INPUTS.update(inputs)  # only from a whole file
         return out
     except (OSError, ValueError, KeyError, TypeError, struct.error):
         return {}  # absent, or written by another version: recomputed

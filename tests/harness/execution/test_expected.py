@@ -74,3 +74,22 @@ def test_cache_file_keeps_inputs_and_maps_outputs(data_dir, tmp_path, monkeypatc
         assert pickle.loads(pickle.dumps(warm[tid])).expected == list(cold[tid].expected)
         assert E.encoded_inputs(ds, ds.tasks[tid]) == fresh[tid]
     assert not E._STORED_INPUTS  # taken over by the per-process table on first use
+
+
+def test_a_damaged_cache_file_is_recomputed(data_dir, tmp_path, monkeypatch):
+    """A cache file cut short (or of an older layout) is ignored whole: neither its outputs nor its
+    inputs are used, and the next run writes a good one."""
+    ds = load_dataset("humaneval+", data_dir).select(task_ids=["HumanEval/0", "HumanEval/53"])
+    monkeypatch.setenv(E.CACHE_ENV, str(tmp_path))
+    with LocalBackend(jobs=2) as backend:
+        cold = E.compute_expected(ds, backend)
+    [path] = (tmp_path / "expected").iterdir()
+    path.write_bytes(path.read_bytes()[:-1])
+    monkeypatch.setattr(E, "_STORED_INPUTS", {})
+    assert E._load(path, ds.content_hash) == {} and not E._STORED_INPUTS
+    with LocalBackend(jobs=2) as backend:
+        again = E.compute_expected(ds, backend)
+    reloaded = E._load(path, ds.content_hash)  # a whole file again (times are measured anew)
+    for tid in ds.tasks:
+        assert again[tid].canonical_ok and again[tid].expected == cold[tid].expected
+        assert reloaded[tid].expected == cold[tid].expected and reloaded[tid].ref_times == again[tid].ref_times
