@@ -128,6 +128,12 @@ class Job:
         """The same program on input ``i`` alone (to confirm a time-out)."""
         return dataclasses.replace(self, first=i, last=i + 1, asserts="")
 
+    def slice(self, first: int, last: int, id: Any) -> Job:
+        """The same program on inputs ``first:last`` (a stateless sample's inputs run side by
+        side); the residual asserts go with the last slice."""
+        return dataclasses.replace(self, id=id, first=first, last=last,
+                                   asserts=self.asserts if last >= self.n_inputs else "")
+
     @classmethod
     def recording(cls, id: Any, code: str, entry_point: str, inputs_json: bytes, n_inputs: int, limits: Limits,
                   setup: str = "", asserts: str = "", not_none: bool = False,

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,11 +119,15 @@ class Judge:
     outcome to :meth:`confirm`: a time-out only if it is over the limit again.
     """
 
-    def __init__(self, task: Task, oracle: TaskOracle | None, has_plus: bool, limits: list[float] | None = None) -> None:
+    def __init__(self, task: Task, oracle: TaskOracle | None, has_plus: bool, limits: list[float] | None = None,
+                 runs: list[tuple[int, int, float]] | None = None) -> None:
         self.task, self.oracle, self.has_plus = task, oracle, has_plus
         self.tests = list(task.base_tests) + list(task.plus_tests or ())
         self.n_base = len(task.base_tests)
         self.limits = limits or []
+        # A sample run in slices: no process saw a whole run, so its CPU budget is counted here.
+        self.runs = runs or []
+        self.run_used = [0.0] * len(self.runs)
         self.outputs: dict[int, Output] = {}
         self.call_exc: dict[int, Raised] = {}
         self.pre_exc: Raised | None = None
@@ -169,11 +174,36 @@ class Judge:
                 return
             if i == self.n_base:
                 self._comparator = self._new_comparator()  # evalplus: a new run
+            if self.runs and self._over_run_budget(i, out.cpu):
+                return
             if not self._correct(i, out.raw):
                 where = f"{i if i < self.n_base else i - self.n_base} ({'base' if i < self.n_base else 'plus'})"
                 self.wrong = _failure("AssertionError", f"wrong output for input {where}", "test", _ASSERTION_CHAIN, i)
                 return
             self.next += 1
+
+    def decided(self) -> bool:
+        """Nothing a later input does can change the verdict (a slice of the sample may stop)."""
+        return self.wrong is not None or self.pre_exc is not None or self.next in self.call_exc
+
+    def _over_run_budget(self, i: int, cpu: float) -> bool:
+        """Counts input ``i``'s CPU against its run's budget; True (a time-out at ``i``, where one
+        process running the run would have been stopped) once the run has spent it."""
+        for k, (a, b, budget) in enumerate(self.runs):
+            if a <= i < b:
+                self.run_used[k] += cpu
+                if self.run_used[k] > budget:
+                    self.wrong = self._run_budget_failure(i, self.run_used[k], budget)
+                    return True
+        return False
+
+    def _run_budget_failure(self, i: int, used: float, budget: float) -> dict[str, Any]:
+        run = "base" if i < self.n_base else "plus"
+        self._note_over(i, [used], timed_out=True, run_budget=budget)
+        return _failure("TimeoutError", f"time budget of the {run} run exceeded in its input "
+                        f"{i if i < self.n_base else i - self.n_base} (cpu {used:.2f}s for the run; "
+                        f"budget {budget:.2f}s = min(60 s, sum of its inputs' limits) + 2 s, "
+                        f"evalplus's cap)", "candidate", _TIMEOUT_CHAIN, i)
 
     def _note_over(self, i: int, cpu: list[float], timed_out: bool, run_budget: float = 0.0) -> None:
         """``over_limit``: which limit (``budget``: the input's, or the whole run's), by how much."""
@@ -226,12 +256,7 @@ class Judge:
                 return _raised(self.call_exc[i], "candidate", i)
             t = result.timeout
             if t is not None and t.phase == "tests" and t.i == i and t.run_budget:
-                run = "base" if i < self.n_base else "plus"
-                self._note_over(i, [t.run_cpu], timed_out=True, run_budget=t.run_budget)
-                return _failure("TimeoutError", f"time budget of the {run} run exceeded in its input "
-                                f"{i if i < self.n_base else i - self.n_base} (cpu {t.run_cpu:.2f}s for the run; "
-                                f"budget {t.run_budget:.2f}s = min(60 s, sum of its inputs' limits) + 2 s, "
-                                f"evalplus's cap)", "candidate", _TIMEOUT_CHAIN, i)
+                return self._run_budget_failure(i, t.run_cpu, t.run_budget)
             if t is not None and t.phase == "tests" and t.i == i and i < len(self.limits):
                 self._note_over(i, [t.cpu], timed_out=True)  # killed at the grace: over any doubt
             return _missing_reason(result, i)
@@ -462,6 +487,98 @@ def _run_todo(config: ExecuteConfig, dataset: Dataset, todo: list[Sample], done:
             backend.close()
 
 
+#: A sample is cut into slices of its inputs, run side by side, when it is stateless (see
+#: :mod:`harness.execution.purity`) and its task's reference CPU time is at least this share of
+#: what each runner has to do in the whole run (and at least ``SLICE_MIN_CPU``): the long samples
+#: that would otherwise finish alone while the other runners idle (Mbpp/599: ~45 s in one process).
+SLICE_SHARE = 0.25
+SLICE_MIN_CPU = 1.0
+SLICE_CPU = 0.5  # reference CPU seconds per slice, at least
+
+
+def plan_slices(dataset: Dataset, oracles: dict[str, TaskOracle], samples: list[Sample],
+                jobs: int) -> dict[int, list[tuple[int, int]]]:
+    """Which samples run in slices, and each one's ``(first, last)`` input ranges, cut where the
+    canonical solution's CPU time is even."""
+    if jobs < 2 or not samples:
+        return {}
+    from harness.execution.purity import stateless
+
+    cost = {s.position: sum(oracles[s.task_id].ref_times) for s in samples if s.task_id in oracles}
+    threshold = max(SLICE_MIN_CPU, SLICE_SHARE * sum(cost.values()) / jobs)
+    plan: dict[int, list[tuple[int, int]]] = {}
+    for s in samples:
+        task = dataset.tasks[s.task_id]
+        if cost.get(s.position, 0.0) < threshold or task.setup_code or task.residual_asserts:
+            continue
+        if not stateless(s.program, task.entry_point):
+            continue
+        times = [max(t, 1e-6) for t in oracles[s.task_id].ref_times]  # a few microseconds read as 0
+        total = sum(times)
+        k = min(2 * jobs, int(total / SLICE_CPU), len(times))
+        if k < 2:
+            continue
+        bounds: list[tuple[int, int]] = []
+        acc, first = 0.0, 0
+        for i, t in enumerate(times):
+            acc += t
+            if acc >= total * (len(bounds) + 1) / k and i + 1 < len(times):
+                bounds.append((first, i + 1))
+                first = i + 1
+        bounds.append((first, len(times)))
+        if len(bounds) > 1:
+            plan[s.position] = bounds
+    return plan
+
+
+class _Sliced:
+    """One sample run as slices: one judge for all of them, fed from every runner's thread."""
+
+    def __init__(self, judge: Judge, job: Job, bounds: list[tuple[int, int]]) -> None:
+        self.judge, self.job, self.bounds = judge, job, bounds
+        self.lock = threading.Lock()
+        self.outcomes: dict[int, Outcome | None] = {}  # by slice's first input; None: not run
+
+    def feed(self, events: list[Event]) -> bool:
+        with self.lock:
+            self.judge.feed(events)
+            return self.judge.decided()
+
+    def done(self) -> bool:
+        return len(self.outcomes) == len(self.bounds)
+
+    def frontier(self) -> Outcome:
+        """The outcome of the slice that holds the first input not judged correct: the one whose
+        time-out, crash or exit explains the verdict."""
+        self.judge._advance()
+        i = self.judge.next
+        ran = [(a, b, o) for (a, b), o in ((ab, self.outcomes.get(ab[0])) for ab in self.bounds) if o is not None]
+        return next((o for a, b, o in ran if a <= i < b), ran[-1][2] if i >= self.bounds[-1][1] else ran[0][2])
+
+    def merged(self, sample: Sample) -> dict[str, Any]:
+        frontier = self.frontier()
+        outcomes = [o for o in (self.outcomes.get(a) for a, _ in self.bounds) if o is not None]
+        return _make_row(sample, self.judge.task, self.judge.verdict(frontier), frontier, outcomes)
+
+
+def _jobs(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracle],
+          samples: list[Sample]) -> tuple[list[Job], dict[int, _Sliced]]:
+    """A job per sample, or one per slice (ids ``"position:first"``) for those :func:`plan_slices` cuts."""
+    plan = plan_slices(dataset, oracles, samples, backend.jobs)
+    jobs: list[Job] = []
+    sliced: dict[int, _Sliced] = {}
+    for s in samples:
+        task = dataset.tasks[s.task_id]
+        job = build_job(dataset, task, oracles[s.task_id], s, backend.limits)
+        if s.position not in plan:
+            jobs.append(job)
+            continue
+        sliced[s.position] = _Sliced(Judge(task, oracles.get(task.task_id), dataset.has_plus, job.limits, job.runs),
+                                     job, plan[s.position])
+        jobs += [job.slice(a, b, f"{s.position}:{a}") for a, b in plan[s.position]]
+    return jobs, sliced
+
+
 def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracle],
                 samples: list[Sample]) -> Iterator[tuple[Sample, dict[str, Any]]]:
     """Run samples in the sandbox and judge them; yields ``(sample, row)`` as they finish.
@@ -474,42 +591,94 @@ def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracl
     if distributed is not None:
         yield from distributed(dataset, oracles, samples)
         return
-    jobs = [build_job(dataset, dataset.tasks[s.task_id], oracles[s.task_id], s, backend.limits) for s in samples]
     by_pos = {s.position: s for s in samples}
+    jobs, sliced = _jobs(backend, dataset, oracles, samples)
     judges: dict[int, Judge] = {}
+    finished: list[_Sliced] = []  # sliced samples whose last slices were skipped
 
-    def new_judge(job: Job) -> Judge:
+    def new_judge(job: Job) -> Judge | _Sliced:
+        if isinstance(job.id, str):
+            return sliced[int(job.id.split(":")[0])]
         task = dataset.tasks[by_pos[job.id].task_id]
         judges[job.id] = judge = Judge(task, oracles.get(task.task_id), dataset.has_plus, job.limits)
         return judge
 
+    def feed() -> Iterator[Job]:
+        """Jobs as runners free up; a slice of a sample whose verdict is already known is skipped."""
+        for job in jobs:
+            if isinstance(job.id, str):
+                sh = sliced[int(job.id.split(":")[0])]
+                with sh.lock:
+                    if sh.judge.decided():
+                        sh.outcomes[job.first] = None
+                        if sh.done():
+                            finished.append(sh)
+                        continue
+            yield job
+
     # The judges watch the outputs as they stream in: a sample stops at its first wrong output.
-    unconfirmed: list[tuple[Job, Outcome, Judge]] = []
-    for job, result in backend.run(jobs, new_judge):
-        judge = judges.pop(job.id, None)
-        if judge is None or not result.watched:  # a backend that does not stream
-            judge = new_judge(job)
-            judges.pop(job.id)
-            judge.feed(result.events)
-        if judge.unconfirmed is not None:
-            unconfirmed.append((job, result, judge))
-            continue
-        yield by_pos[job.id], _make_row(by_pos[job.id], judge.task, judge.verdict(result), result)
+    unconfirmed: list[tuple[Job, Outcome | _Sliced, Judge]] = []
+    pending: list[_Sliced] = []
+    for job, result in backend.run(feed() if sliced else jobs, new_judge):
+        if isinstance(job.id, str):
+            sh = sliced[int(job.id.split(":")[0])]
+            with sh.lock:
+                if not result.watched:
+                    sh.judge.feed(result.events)
+                sh.outcomes[job.first] = result
+                if sh.done():
+                    pending.append(sh)
+        else:
+            judge = judges.pop(job.id, None)
+            if judge is None or not result.watched:  # a backend that does not stream
+                new_judge(job)
+                judge = judges.pop(job.id)
+                judge.feed(result.events)
+            if judge.unconfirmed is not None:
+                unconfirmed.append((job, result, judge))
+            else:
+                yield by_pos[job.id], _make_row(by_pos[job.id], judge.task, judge.verdict(result), result)
+        yield from _complete(pending, finished, unconfirmed, by_pos)
+    yield from _complete(pending, finished, unconfirmed, by_pos)  # slices skipped after the last run
     # Tests that finished over their limit run again, one at a time, once nothing else runs.
-    for job, result, judge in unconfirmed:
+    for job, outcome, judge in unconfirmed:
         while judge.unconfirmed is not None:
             [(_, rerun)] = list(backend.run([job.only(judge.unconfirmed)]))
             judge.confirm(rerun)
-        yield by_pos[job.id], _make_row(by_pos[job.id], judge.task, judge.verdict(result), result)
+        sample = by_pos[job.id]
+        if isinstance(outcome, _Sliced):
+            yield sample, outcome.merged(sample)
+        else:
+            yield sample, _make_row(sample, judge.task, judge.verdict(outcome), outcome)
 
 
-def _make_row(sample: Sample, task: Task, verdict: dict[str, Any], result: Outcome) -> dict[str, Any]:
+def _complete(pending: list[_Sliced], finished: list[_Sliced], unconfirmed: list[tuple[Job, Outcome | _Sliced, Judge]],
+              by_pos: dict[int, Sample]) -> Iterator[tuple[Sample, dict[str, Any]]]:
+    """Rows of the sliced samples whose slices have all run or been skipped."""
+    while finished:
+        pending.append(finished.pop())
+    while pending:
+        sh = pending.pop()
+        sample = by_pos[int(sh.job.id)]
+        if sh.judge.unconfirmed is not None:
+            unconfirmed.append((sh.job, sh, sh.judge))
+        else:
+            yield sample, sh.merged(sample)
+
+
+def _make_row(sample: Sample, task: Task, verdict: dict[str, Any], result: Outcome,
+              slices: list[Outcome] | None = None) -> dict[str, Any]:
+    """The row; a sample run in ``slices``: their time summed, their output in input order."""
     row: dict[str, Any] = {"task_id": sample.task_id, "sample_index": sample.sample_index, **verdict,
                            "category": None, "complete": None}
-    row["duration_s"] = round(result.wall, 4)
-    row["attempts"] = result.attempts
-    if result.output:
-        row["output"] = result.output[:1000]
+    runs = slices or [result]
+    row["duration_s"] = round(sum(o.wall for o in runs), 4)
+    row["attempts"] = max(o.attempts for o in runs)
+    if slices:
+        row["processes"] = len(slices)
+    output = "".join(o.output for o in runs)
+    if output:
+        row["output"] = output[:1000]
     row.update(sample.meta)
     label(row, sample, task)
     if row["passed"]:

@@ -104,10 +104,12 @@ class ResultRow:
     #: Written by the sandbox run; absent in hand-made rows.
     duration_s: float | None = None
     attempts: int | None = None
+    #: Processes its inputs ran in, side by side (a long stateless sample); absent when one.
+    processes: int | None = None
     #: ``output`` (captured stdout) and the sample's own extra keys, in order.
     extra: dict[str, Any] = field(default_factory=dict)
 
-    _OPTIONAL = ("over_limit", "duration_s", "attempts")
+    _OPTIONAL = ("over_limit", "duration_s", "attempts", "processes")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -144,6 +146,7 @@ class ResultRow:
             complete=_bool(data.get("complete")),
             duration_s=num(data.get("duration_s")),
             attempts=_int(data.get("attempts")),
+            processes=_int(data.get("processes")),
             extra=_extra(data, names),
         )
 
