@@ -33,7 +33,9 @@ def _programs(task) -> dict[str, str]:
         "correct": CORRECT,
         "wrong late": CORRECT.replace("    s = sorted", f"    if {_at(late)}:\n        return None\n    s = sorted"),
         "raises late": CORRECT.replace("    s = sorted", f"    if {_at(late)}:\n        raise KeyError(1)\n    s = sorted"),
-        "wrong first": "def has_close_elements(numbers, threshold):\n    return None\n",
+        # Wrong everywhere, and slow on every input: no slice can finish before input 0 is judged.
+        "wrong first": "def has_close_elements(numbers, threshold):\n    s = 0\n    for k in range(300000):\n"
+                       "        s += k\n    return None\n",
         "syntax error": "def has_close_elements(numbers, threshold)\n    return None\n",
         "loops late": CORRECT.replace("    s = sorted", f"    while {_at(late)}:\n        pass\n    s = sorted"),
         # Right only when its first call is base input 0, as in one process: it must not be sliced.
@@ -97,8 +99,9 @@ def test_a_stateful_sample_runs_in_one_process(sliced_and_whole):
 
 
 def test_slices_of_a_decided_sample_stop_or_never_start(sliced_and_whole):
-    """Wrong on input 0: of its 4 slices, the one the other runner took at the same time is stopped
-    at its first output; the two left are never started (the runners ask for work only after)."""
+    """Wrong on input 0 (and slow on every input): of its 4 slices, the one the other runner took
+    at the same time is stopped at its next output; the two left are never started (each runner
+    asks for more work only after its slice has ended, and input 0 is judged by then)."""
     sliced, _, _, _, _ = sliced_and_whole
     assert sliced["wrong first"]["processes"] in (1, 2)
 

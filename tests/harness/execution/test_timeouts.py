@@ -63,7 +63,8 @@ def _judge(data_dir: Path) -> Judge:
 
 
 def test_over_the_limit_is_confirmed_by_a_run_alone(data_dir):
-    """Over its limit once, within it alone: passes; over it again: a time-out at that input."""
+    """Over its limit once, within it in a run alone: passes; over it in both runs alone: a
+    time-out at that input; killed at the grace alone: a time-out at once."""
     judge = _judge(data_dir)
     assert judge.unconfirmed == 0
     judge.confirm(Outcome([Output(0, 0.8, False, b"")], finished=True))
@@ -73,8 +74,17 @@ def test_over_the_limit_is_confirmed_by_a_run_alone(data_dir):
                                                    "over": 0.8, "timed_out": False}
     judge = _judge(data_dir)
     judge.confirm(Outcome([Output(0, 1.1, False, b"")], finished=True))
+    assert judge.unconfirmed == 0  # over it once alone: run alone once more
+    judge.confirm(Outcome([Output(0, 0.9, False, b"")], finished=True))
     row = judge.verdict(Outcome(finished=True))
-    assert (row["error_type"], row["failed_input_index"], row["over_limit"]["cpu_s"]) == ("TimeoutError", 0, [1.2, 1.1])
+    assert row["passed"] and row["over_limit"]["cpu_s"] == [1.2, 1.1, 0.9]
+    judge = _judge(data_dir)
+    judge.confirm(Outcome([Output(0, 1.1, False, b"")], finished=True))
+    judge.confirm(Outcome([Output(0, 1.05, False, b"")], finished=True))
+    row = judge.verdict(Outcome(finished=True))
+    assert (row["error_type"], row["failed_input_index"], row["over_limit"]["cpu_s"]) == ("TimeoutError", 0,
+                                                                                          [1.2, 1.1, 1.05])
+    assert row["over_limit"]["over"] == 1.05 and row["over_limit"]["timed_out"]
     judge = _judge(data_dir)
     judge.confirm(Outcome(timeout=Timeout("tests", 0, 1.5, 1.6, 1.0)))
     assert judge.verdict(Outcome(finished=True))["error_type"] == "TimeoutError"
