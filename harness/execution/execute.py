@@ -119,7 +119,8 @@ class Judge:
     Time-outs do not depend on the load of the machine: a test may run to (1 + TIME_GRACE) x
     its CPU limit (``limits``); one killed there is a time-out at once, one that finished over
     its limit is ``unconfirmed`` until the caller runs that input again alone and passes the
-    outcome to :meth:`confirm`: a time-out only if it is over the limit again.
+    outcome to :meth:`confirm`: a time-out only if it is over the limit in each of
+    ``CONFIRM_RUNS`` runs alone.
     """
 
     def __init__(self, task: Task, oracle: TaskOracle | None, has_plus: bool, limits: list[float] | None = None,
@@ -608,9 +609,13 @@ def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracl
     judges: dict[int, Judge] = {}
     finished: list[_Sliced] = []  # sliced samples whose last slices were skipped
 
+    def slice_of(job: Job) -> _Sliced | None:
+        return sliced[int(job.id.split(":")[0])] if isinstance(job.id, str) else None
+
     def new_judge(job: Job) -> Judge | _Sliced:
-        if isinstance(job.id, str):
-            return sliced[int(job.id.split(":")[0])]
+        sh = slice_of(job)
+        if sh is not None:
+            return sh
         task = dataset.tasks[by_pos[job.id].task_id]
         judges[job.id] = judge = Judge(task, oracles.get(task.task_id), dataset.has_plus, job.limits)
         return judge
@@ -618,8 +623,8 @@ def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracl
     def feed() -> Iterator[Job]:
         """Jobs as runners free up; a slice of a sample whose verdict is already known is skipped."""
         for job in jobs:
-            if isinstance(job.id, str):
-                sh = sliced[int(job.id.split(":")[0])]
+            sh = slice_of(job)
+            if sh is not None:
                 with sh.lock:
                     if sh.judge.decided():
                         sh.outcomes[job.first] = None
@@ -632,8 +637,8 @@ def run_samples(backend: Backend, dataset: Dataset, oracles: dict[str, TaskOracl
     unconfirmed: list[tuple[Job, Outcome | _Sliced, Judge]] = []
     pending: list[_Sliced] = []
     for job, result in backend.run(feed() if sliced else jobs, new_judge):
-        if isinstance(job.id, str):
-            sh = sliced[int(job.id.split(":")[0])]
+        sh = slice_of(job)
+        if sh is not None:
             with sh.lock:
                 if not result.watched:
                     sh.judge.feed(result.events)
